@@ -1,0 +1,158 @@
+"""Glue between Snakemake and the package: config checks and the step runner.
+
+The workflow scripts under ``workflow/scripts`` stay thin: each translates the
+``snakemake`` object into one call of a package function and hands that call to
+:func:`run_step`, which sends logging to the rule's log file, records provenance and
+leaves no partial output behind when the step fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from moral_indifference.provenance import build_record, write_record
+
+logger = logging.getLogger("moral_indifference")
+
+
+class ConfigError(ValueError):
+    """A configuration value that the JSON schema accepts but the workflow cannot use."""
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Check the cross-key rules of a configuration; raise :class:`ConfigError` listing each."""
+    problems: list[str] = []
+    models = {entry["name"]: entry for entry in config["models"]}
+    if len(models) != len(config["models"]):
+        names = [entry["name"] for entry in config["models"]]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        problems.append(f"models: duplicate names {duplicates}; give every model a unique name")
+
+    for name, entry in models.items():
+        source = entry["source"]
+        if source["kind"] == "random_init" and source.get("like") not in models:
+            problems.append(
+                f"models[{name}].source.like = {source.get('like')!r} is not in the models "
+                f"table; valid names: {', '.join(models)}"
+            )
+
+    def require_model(key: str, value: str | None) -> dict | None:
+        if value not in models:
+            problems.append(f"{key} = {value!r} is not in the models table; valid names: {', '.join(models)}")
+            return None
+        return models[value]
+
+    sae_model = require_model("sae.model", config["sae"]["model"])
+    if sae_model is not None:
+        too_deep = [layer for layer in config["sae"]["layers"] if layer >= sae_model["n_layers"]]
+        if too_deep:
+            problems.append(
+                f"sae.layers {too_deep} do not exist in {config['sae']['model']} "
+                f"({sae_model['n_layers']} layers, indices 0-{sae_model['n_layers'] - 1})"
+            )
+    if config["steering"]["model"] != config["sae"]["model"]:
+        problems.append(
+            f"steering.model = {config['steering']['model']!r} must equal sae.model = "
+            f"{config['sae']['model']!r}: steering uses that model's SAEs"
+        )
+    missing_sae = sorted(set(config["steering"]["layers"]) - set(config["sae"]["layers"]))
+    if missing_sae:
+        problems.append(f"steering.layers {missing_sae} have no SAE; add them to sae.layers")
+    if config["judge"].get("backend", "local") == "local":
+        require_model("judge.model", config["judge"].get("model"))
+    elif not config["judge"].get("base_url") or not config["judge"].get("api_model"):
+        problems.append("judge.backend = 'openai' needs judge.base_url and judge.api_model")
+
+    extracted = set(config["activations"].get("poolings", []))
+    for key, wanted in (
+        ("indifference.poolings", config["indifference"].get("poolings", [])),
+        ("sae.pooling", [config["sae"].get("pooling", "mean")]),
+    ):
+        unknown = sorted(set(wanted) - extracted)
+        if unknown:
+            problems.append(f"{key} {unknown} are not extracted; add them to activations.poolings")
+
+    split = config["ground_truth"].get("split", {})
+    fractions = [split.get(name) for name in ("train", "val", "test")]
+    if all(value is not None for value in fractions) and abs(sum(fractions) - 1.0) > 1e-9:
+        problems.append(f"ground_truth.split fractions sum to {sum(fractions)}, not 1")
+
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def resolve_device(name: str) -> str:
+    """Return a torch device string; "auto" picks CUDA when available."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def configure_logging(log_path: str | Path | None) -> None:
+    """Send the package's log records to ``log_path`` (and stderr), one line each."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def run_step(snakemake: Any, step: Callable[[Any], None]) -> None:
+    """Run one workflow step with logging, provenance and cleanup of partial outputs.
+
+    ``step`` receives the ``snakemake`` object. On failure the traceback goes to the rule's
+    log, every output the step created is removed, and the exception propagates so that
+    Snakemake reports the rule as failed.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    configure_logging(log_path)
+    threads = max(1, int(getattr(snakemake, "threads", 1)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    started = dt.datetime.now(dt.timezone.utc)
+    rule = snakemake.rule
+    logger.info("rule %s started (wildcards %s)", rule, dict(snakemake.wildcards.items()))
+    try:
+        step(snakemake)
+    except BaseException:
+        logger.exception("rule %s failed; removing its partial outputs", rule)
+        _remove_outputs(snakemake.output)
+        raise
+    finished = dt.datetime.now(dt.timezone.utc)
+    record = build_record(
+        rule=rule,
+        wildcards=dict(snakemake.wildcards.items()),
+        params=dict(snakemake.params.items()),
+        inputs=list(snakemake.input),
+        outputs=list(snakemake.output),
+        started=started,
+        finished=finished,
+    )
+    results = Path(snakemake.config["results"])
+    label = "_".join(f"{key}-{value}" for key, value in snakemake.wildcards.items()) or "all"
+    label = label.replace("/", "_")
+    path = write_record(record, results / "provenance" / rule / f"{label}.json")
+    logger.info("rule %s finished in %.1f s; provenance in %s", rule, record["seconds"], path)
+
+
+def _remove_outputs(outputs: Any) -> None:
+    import shutil
+
+    for output in outputs:
+        path = Path(output)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
