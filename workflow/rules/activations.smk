@@ -23,7 +23,7 @@ for _model in MODEL_NAMES:
         log:
             f"{LOGS}/activations/{_model}.log",
         resources:
-            **resources_of("activations"),
+            **resources_of("activations", _model),
         conda:
             "../../envs/models.yaml"
         script:

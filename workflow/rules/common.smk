@@ -53,10 +53,18 @@ def resource(group, key):
     return groups.get(group, {}).get(key, groups["default"].get(key))
 
 
-def resources_of(group):
-    """Return the SLURM resources of a rule group as keyword arguments for ``resources:``."""
-    names = ("mem_mb", "runtime", "gpu", "cpus_per_task", "slurm_partition", "slurm_account")
-    return {name: resource(group, name) for name in names if resource(group, name) is not None}
+RESOURCE_NAMES = ("mem_mb", "runtime", "gpu", "cpus_per_task", "slurm_partition", "slurm_account")
+
+
+def resources_of(group, model=None):
+    """Return the SLURM resources of a rule group as keyword arguments for ``resources:``.
+
+    With ``model``, that model's own ``resources`` entry overrides the group's values.
+    """
+    values = {name: resource(group, name) for name in RESOURCE_NAMES}
+    if model is not None:
+        values.update(MODELS[model].get("resources", {}))
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def rule_suffix(model):

@@ -11,7 +11,10 @@ rule prepare_model:
     log:
         f"{LOGS}/models/{{model}}.log",
     resources:
-        **resources_of("models"),
+        mem_mb=lambda wc: resources_of("models", wc.model)["mem_mb"],
+        runtime=lambda wc: resources_of("models", wc.model)["runtime"],
+        cpus_per_task=lambda wc: resources_of("models", wc.model)["cpus_per_task"],
+        gpu=lambda wc: resources_of("models", wc.model)["gpu"],
     conda:
         "../../envs/models.yaml"
     script:
