@@ -19,6 +19,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    model="|".join(MODEL_NAMES),
+    layer=r"\d{3}",
+    condition="|".join(STEER_CONDITIONS),
+
+
 include: "workflow/rules/ground_truth.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/activations.smk"

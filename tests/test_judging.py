@@ -430,3 +430,24 @@ def test_local_judge_retry_samples(tiny):
     assert judge.complete(messages, attempt=0) == greedy
     assert judge.complete(messages, attempt=1) == judge.complete(messages, attempt=1)
     assert judge.complete(messages, attempt=1) != greedy
+
+
+def test_local_judge_prefill_starts_output(tiny):
+    model, tokenizer = tiny
+    judge = LocalJudge(model, tokenizer, max_new_tokens=4, prefill="[[")
+    output = judge.complete([{"role": "user", "content": "Which answer is better?"}])
+    assert output.startswith("[[")
+    assert judge.describe()["prefill"] == "[["
+
+
+def test_local_judge_prefill_reaches_model(tiny):
+    model, tokenizer = tiny
+    messages = [{"role": "user", "content": "Which answer is better?"}]
+    judge = LocalJudge(model, tokenizer, max_new_tokens=4, prefill="[[")
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
+    inputs = tokenizer(text + "[[", return_tensors="pt", add_special_tokens=False)
+    output = model.generate(**inputs, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    continuation = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert judge.complete(messages) == ("[[" + continuation).strip()

@@ -42,7 +42,6 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from moral_indifference.models import decoder_layers
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +257,7 @@ def pool_batch(
     # Positions count real tokens only, so a left-padded row gets the same positions as an unpadded one.
     position_ids = (mask.to(torch.int64).cumsum(dim=1) - 1).clamp(min=0)
     params = config.pooling_params()
+    from moral_indifference.models import decoder_layers  # transformers loads slowly; only extraction needs it
     blocks = decoder_layers(model)
     pooled: dict[int, dict[str, torch.Tensor]] = {}
 

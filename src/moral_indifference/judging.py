@@ -235,7 +235,9 @@ class LocalJudge:
 
     The first attempt decodes greedily. A retry after an unparseable output samples at
     ``retry_temperature`` with the seed ``seed + attempt``, so a retry can differ from
-    the first output and is still reproducible.
+    the first output and is still reproducible. ``prefill`` (for example ``"[["``) is
+    appended after the generation prompt and put back in front of the output, so that a
+    small model continues the verdict format instead of starting free text.
     """
 
     def __init__(
@@ -246,8 +248,10 @@ class LocalJudge:
         retry_temperature: float = 0.7,
         seed: int = 0,
         enable_thinking: bool | None = False,
+        prefill: str | None = None,
     ):
         self.model = model
+        self.prefill = prefill or ""
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
         self.retry_temperature = retry_temperature
@@ -259,7 +263,7 @@ class LocalJudge:
         kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": True}
         if self.enable_thinking is not None:
             kwargs["enable_thinking"] = self.enable_thinking
-        text = self.tokenizer.apply_chat_template(messages, **kwargs)
+        text = self.tokenizer.apply_chat_template(messages, **kwargs) + self.prefill
         inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
         options: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
@@ -271,11 +275,12 @@ class LocalJudge:
             options["temperature"] = self.retry_temperature
         output = self.model.generate(**inputs, **options)
         generated = output[0, inputs["input_ids"].shape[1] :]
-        return self.tokenizer.decode(generated, skip_special_tokens=True).strip()
+        return (self.prefill + self.tokenizer.decode(generated, skip_special_tokens=True)).strip()
 
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "local",
+            "prefill": self.prefill,
             "model": getattr(self.model.config, "_name_or_path", type(self.model).__name__),
             "max_new_tokens": self.max_new_tokens,
             "retry_temperature": self.retry_temperature,
@@ -394,6 +399,7 @@ class JudgeConfig:
     max_new_tokens: int = 256
     retry_temperature: float = 0.7
     enable_thinking: bool | None = False
+    prefill: str | None = None
     # both
     max_retries: int = 2
     n_boot: int = 2000
@@ -430,7 +436,7 @@ def build_judge(config: JudgeConfig, *, model: Any = None, tokenizer: Any = None
         model, tokenizer = load_model(config.model_path)
     return LocalJudge(
         model, tokenizer, config.max_new_tokens, config.retry_temperature,
-        config.seed, config.enable_thinking,
+        config.seed, config.enable_thinking, config.prefill,
     )
 
 

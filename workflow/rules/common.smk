@@ -1,4 +1,4 @@
-"""Helpers shared by the rule files: the models table, layer lists, paths, resources."""
+"""Helpers shared by every rule file. Covers the models table, layer lists, paths and resources."""
 
 import sys
 from pathlib import Path
@@ -16,12 +16,6 @@ STEER_LAYERS = [f"{layer:03d}" for layer in config["steering"]["layers"]]
 STEER_CONDITIONS = list(config["steering"]["conditions"])
 LOGS = f"{RESULTS}/logs"
 PROVENANCE = f"{RESULTS}/provenance"
-
-
-wildcard_constraints:
-    model="|".join(MODEL_NAMES),
-    layer=r"\d{3}",
-    condition="|".join(STEER_CONDITIONS),
 
 
 def analysed_layers(model):
@@ -48,7 +42,7 @@ def model_inputs(wildcards):
 
 
 def resource(group, key):
-    """Return a resource value of a rule group, falling back to the default group."""
+    """Return one value of a resource group, falling back to the default group."""
     groups = config["resources"]
     return groups.get(group, {}).get(key, groups["default"].get(key))
 
@@ -57,7 +51,7 @@ RESOURCE_NAMES = ("mem_mb", "runtime", "gpu", "cpus_per_task", "slurm_partition"
 
 
 def resources_of(group, model=None):
-    """Return the SLURM resources of a rule group as keyword arguments for ``resources:``.
+    """Return the SLURM resources of a resource group as keyword arguments for a resources directive.
 
     With ``model``, that model's own ``resources`` entry overrides the group's values.
     """
@@ -68,5 +62,36 @@ def resources_of(group, model=None):
 
 
 def rule_suffix(model):
-    """Return ``model`` as a rule-name suffix (letters, digits and underscores)."""
+    """Return ``model`` as a name suffix (letters, digits and underscores)."""
     return "".join(char if char.isalnum() else "_" for char in model)
+
+
+SAE_FILES = ("cfg.json", "sae_weights.safetensors", "centre.npy")
+
+
+def sae_folder(kind, model, layer):
+    """Return the folder of an SAE: kind is "sae" (as trained) or "realign"."""
+    return f"{RESULTS}/{kind}/{model}/layer_{layer}"
+
+
+STEER_MODEL = config["steering"]["model"]
+FLAMES = f"{RESULTS}/flames/{STEER_MODEL}"
+
+
+def steering_inputs(wildcards):
+    """Files that define the steering of ``wildcards.condition`` at ``wildcards.layer``."""
+    layer = wildcards.layer
+    if wildcards.condition == "realigned_sae":
+        return [f"{sae_folder('realign', wildcards.model, layer)}/{name}" for name in SAE_FILES]
+    if wildcards.condition == "original_sae":
+        return [f"{sae_folder('sae', wildcards.model, layer)}/{name}" for name in SAE_FILES]
+    return [
+        f"{RESULTS}/activations/{wildcards.model}/layer_{layer}.npz",
+        f"{RESULTS}/activations/{wildcards.model}/index.parquet",
+        f"{RESULTS}/ground_truth/moral_vectors.parquet",
+    ]
+
+
+def judge_inputs(wildcards):
+    """The judge model's manifest for the local backend; nothing for an HTTP endpoint."""
+    return [manifest(config["judge"]["model"])] if config["judge"]["backend"] == "local" else []

@@ -1,26 +1,3 @@
-STEER_MODEL = config["steering"]["model"]
-FLAMES = f"{RESULTS}/flames/{STEER_MODEL}"
-
-
-def steering_inputs(wildcards):
-    """Files that define the steering of ``wildcards.condition`` at ``wildcards.layer``."""
-    layer = wildcards.layer
-    if wildcards.condition == "realigned_sae":
-        return [f"{sae_folder('realign', wildcards.model, layer)}/{name}" for name in SAE_FILES]
-    if wildcards.condition == "original_sae":
-        return [f"{sae_folder('sae', wildcards.model, layer)}/{name}" for name in SAE_FILES]
-    return [
-        f"{RESULTS}/activations/{wildcards.model}/layer_{layer}.npz",
-        f"{RESULTS}/activations/{wildcards.model}/index.parquet",
-        f"{RESULTS}/ground_truth/moral_vectors.parquet",
-    ]
-
-
-def judge_inputs(wildcards):
-    """The judge model's manifest for the local backend; nothing for an HTTP endpoint."""
-    return [manifest(config["judge"]["model"])] if config["judge"]["backend"] == "local" else []
-
-
 rule generate_baseline:
     """Unsteered answers to the Flames prompts."""
     input:

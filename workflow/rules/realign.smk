@@ -10,7 +10,8 @@ rule realign_sae:
         diagnosis=rules.build_ground_truth.output.diagnosis,
     output:
         [f"{RESULTS}/realign/{{model}}/layer_{{layer}}/{name}" for name in SAE_FILES],
-        history=f"{RESULTS}/realign/{{model}}/layer_{{layer}}/history.json",
+        history=f"{RESULTS}/realign/{{model}}/layer_{{layer}}/training.json",
+        readout=f"{RESULTS}/realign/{{model}}/layer_{{layer}}/readout.pt",
         before_after=f"{RESULTS}/realign/{{model}}/layer_{{layer}}/before_after.parquet",
     params:
         sae=config["sae"],

@@ -1,11 +1,3 @@
-SAE_FILES = ("cfg.json", "sae_weights.safetensors", "centre.npy")
-
-
-def sae_folder(kind, model, layer):
-    """Return the folder of an SAE: kind is "sae" (as trained) or "realign"."""
-    return f"{RESULTS}/{kind}/{model}/layer_{layer}"
-
-
 rule train_sae:
     """One SAE on the pooled training-split representations of one layer."""
     input:

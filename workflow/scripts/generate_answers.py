@@ -18,5 +18,6 @@ run_step(
         layer=int(smk.wildcards["layer"]) if "layer" in smk.wildcards.keys() else None,
         steering_config=smk.params.get("steering"),
         steering_files=[Path(path) for path in smk.input.get("steering", [])],
+        sae_config=smk.params.get("sae"),
     ),
 )
