@@ -9,7 +9,9 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, found from the Snakefile so that --directory runs elsewhere still
+# read it; --configfile and --config values are merged over it.
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate(config, "config/schemas/config.schema.yaml")

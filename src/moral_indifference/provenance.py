@@ -72,8 +72,13 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str |
     return versions
 
 
-def git_state(directory: str | Path = ".") -> dict[str, Any]:
-    """Return the git commit of ``directory`` and whether tracked files have changes."""
+def git_state(directory: str | Path | None = None) -> dict[str, Any]:
+    """Return the git commit of ``directory`` and whether tracked files have changes.
+
+    The default is this package's own folder, so that a run in another working directory
+    still records the commit of the code that ran (None outside a git checkout).
+    """
+    directory = Path(__file__).resolve().parent if directory is None else directory
     def run(*args: str) -> str | None:
         try:
             result = subprocess.run(

@@ -61,21 +61,79 @@ def _read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _format(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def ground_truth_section(summary_path: str | Path) -> list[str]:
-    """Summarise the ground-truth counts."""
+    """Summarise the ground-truth counts: splits, foundations, slots and diagnosis strata."""
     summary = _read_json(summary_path)
-    lines = ["## Ground truth", ""]
-    scalars = {key: value for key, value in summary.items() if not isinstance(value, (dict, list))}
-    if scalars:
-        lines.append(markdown_table(pd.DataFrame({"count": list(scalars), "value": list(scalars.values())})))
-        lines.append("")
-    for key, value in summary.items():
-        if isinstance(value, dict) and value and all(not isinstance(v, dict) for v in value.values()):
-            lines.append(f"**{key.replace('_', ' ')}**")
-            lines.append("")
-            lines.append(markdown_table(pd.DataFrame({"key": list(value), "rows": list(value.values())})))
-            lines.append("")
-    return lines
+    splits = pd.DataFrame(
+        {
+            "split": list(summary["rows_per_split"]),
+            "rows": list(summary["rows_per_split"].values()),
+            "annotations": [summary["annotations_per_split"][split] for split in summary["rows_per_split"]],
+        }
+    )
+    slots = pd.DataFrame([summary["nonzero_per_slot"]])
+    strata = pd.Series(summary["diagnosis_rows_per_stratum"])
+    parts = strata.index.str.split("/", expand=True)
+    pivot = (
+        pd.DataFrame({"foundation": parts.get_level_values(0), "column": [f"{kind} {level}" for _, kind, level in parts], "rows": strata.to_numpy()})
+        .pivot_table(index="foundation", columns="column", values="rows", aggfunc="sum", fill_value=0)
+        .reset_index()
+    )
+    pivot.columns.name = None
+    filtered = summary.get("filtered_out", {})
+    return [
+        "## Ground truth",
+        "",
+        f"{summary['annotations']} annotations expand to {summary['rows']} rows (one per listed "
+        f"foundation); {filtered.get('total', 0)} input rows were filtered out "
+        f"({', '.join(f'{key} {value}' for key, value in filtered.items() if key != 'total') or 'none'}). "
+        f"The diagnosis sample has {summary['diagnosis_rows']} rows.",
+        "",
+        markdown_table(splits),
+        "",
+        "Rows with a non-zero value per slot:",
+        "",
+        markdown_table(slots),
+        "",
+        "Diagnosis sample rows per foundation and stratum (polarity, typicality):",
+        "",
+        markdown_table(pivot),
+        "",
+    ]
+
+
+INDIFFERENCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("peak_spearman", "peak gradient Spearman"),
+    ("max_virtue_vice_cosine", "max virtue-vice cosine"),
+    ("peak_ari_polarity", "peak polarity ARI"),
+    ("peak_ari_foundation", "peak foundation ARI"),
+    ("best_r2", "best probe R²"),
+)
+
+
+def compact_indifference_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Merge each statistic with its layer and n into one cell: ``value (L layer, n N)``."""
+    rows = []
+    for record in table.to_dict("records"):
+        row = {key: record.get(key) for key in ("model", "group", "pooling") if key in record}
+        for column, label in INDIFFERENCE_COLUMNS:
+            if column not in record:
+                continue
+            cell = _format(record[column])
+            layer, n = record.get(f"{column}_layer"), record.get(f"{column}_n")
+            if cell != "n/a" and layer is not None and not pd.isna(layer):
+                cell += f" (L{int(layer)}, n {int(n)})" if n is not None and not pd.isna(n) else f" (L{int(layer)})"
+            row[label] = cell
+        if "mean_virtue_vice_cosine" in record:
+            row["mean virtue-vice cosine"] = _format(record["mean_virtue_vice_cosine"])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def indifference_section(table_path: str | Path, heatmaps: Sequence[str], curves_dir: str | Path, out_dir: Path) -> list[str]:
@@ -84,10 +142,11 @@ def indifference_section(table_path: str | Path, heatmaps: Sequence[str], curves
     lines = [
         "## Indifference",
         "",
-        "Peak and mean statistics over layers, per model and pooling "
-        "(`indifference/summary.parquet`; every layer in `indifference/all_layers.parquet`).",
+        "Per model and pooling: the peak over layers of each measure, with its layer (L) and the "
+        "number of rows, points or test annotations it rests on (n). Every layer is in "
+        "`indifference/all_layers.parquet`, the full summary in `indifference/summary.parquet`.",
         "",
-        markdown_table(table),
+        markdown_table(compact_indifference_table(table)),
         "",
     ]
     for heatmap in heatmaps:
@@ -110,34 +169,64 @@ def sae_section(history_paths: Sequence[str], feature_paths: Sequence[str]) -> l
         last = epochs[-1] if epochs else {}
         features = _read_json(feature_path)
         row = {"layer": layer}
-        row.update({f"final {key}": value for key, value in last.items() if isinstance(value, (int, float))})
-        row.update({key: value for key, value in features.items() if isinstance(value, (int, float))})
+        for key in ("epoch", "mse", "l0", "l1_coefficient", "explained_variance"):
+            if key in last:
+                row[f"final {key}"] = last[key]
+        row.update({key: value for key, value in features.items() if isinstance(value, int)})
         rows.append(row)
-    return ["## Sparse autoencoders and moral features", "", markdown_table(pd.DataFrame(rows)), ""]
+    return [
+        "## Sparse autoencoders and moral features",
+        "",
+        "Last training epoch of each SAE, and its latents classified on the validation split "
+        "(n_rows) as mono-semantic, poly-semantic or weak.",
+        "",
+        markdown_table(pd.DataFrame(rows), digits=4),
+        "",
+    ]
 
 
 def realignment_section(paths: Sequence[str]) -> list[str]:
-    """Summarise before/after values of the realigned SAEs."""
+    """Summarise before/after values of the realigned SAEs (overall and per-foundation values)."""
     frames = []
     for path in sorted(paths):
         frame = pd.read_parquet(path)
         frame.insert(0, "layer", Path(path).parent.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
+    # Per-slot correlations and prototype counts stay in the parquet files.
+    keep = (table["statistic"] != "n_prototypes") & (
+        (table["measure"] != "gradient") | (table["category"] == "")
+    )
+    table = table[keep]
     index = [column for column in ("layer", "measure", "statistic", "category") if column in table]
     wide = table.pivot_table(index=index, columns="stage", values="value", aggfunc="first").reset_index()
     wide.columns.name = None
     if {"before", "after"} <= set(wide.columns):
+        wide = wide[[*index, "before", "after"]]
         wide["change"] = wide["after"] - wide["before"]
     return [
         "## Realignment: before and after",
         "",
-        "Feature diagnostics and indifference measures on the SAE reconstructions of the "
-        "diagnosis rows, before and after realignment.",
+        "Feature diagnostics on the validation split, and indifference measures on the SAE "
+        "reconstructions of the diagnosis rows, before and after realignment. Per-slot values "
+        "are in each layer's `before_after.parquet`.",
         "",
         markdown_table(wide),
         "",
     ]
+
+
+def compact_win_rates(table: pd.DataFrame) -> pd.DataFrame:
+    """Keep the counts and put each win rate and its interval in one cell."""
+    rows = []
+    for record in table.to_dict("records"):
+        row = {key: record.get(key) for key in ("model", "layer", "condition", "strength", "judge_model")}
+        row.update({key: record.get(key) for key in ("n", "wins", "losses", "ties", "failures")})
+        for name, label in (("win_rate_ties_half", "win rate, ties half"), ("win_rate_ties_lose", "win rate, ties lose")):
+            low, high = record.get(f"{name}_ci_low"), record.get(f"{name}_ci_high")
+            row[label] = f"{_format(record.get(name))} [{_format(low)}, {_format(high)}]"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def flames_section(win_rates_path: str | Path, rubric_path: str | Path) -> list[str]:
@@ -146,10 +235,10 @@ def flames_section(win_rates_path: str | Path, rubric_path: str | Path) -> list[
         "## Flames: steered against baseline",
         "",
         "A win counts only when both presentation orders agree; judge failures are counted "
-        "apart and left out of the denominators. Intervals are 95% percentile bootstrap "
+        "apart and left out of n and of the win rates. Brackets hold 95% percentile bootstrap "
         "intervals over prompts.",
         "",
-        markdown_table(pd.read_parquet(win_rates_path)),
+        markdown_table(compact_win_rates(pd.read_parquet(win_rates_path))),
         "",
         "### Rubric scores (1-3) per dimension",
         "",
@@ -173,7 +262,7 @@ def run_section(config: Mapping[str, Any]) -> list[str]:
             for entry in config["models"]
         ]
     )
-    code = git_state()
+    code = git_state(Path(__file__).resolve().parent)
     versions = ", ".join(f"{name} {version}" for name, version in package_versions().items() if version)
     return [
         "## Run",

@@ -292,7 +292,7 @@ def isolate_features(
     selected.save(selected_path)
     summary = features_stage.summarise_features(table)
     summary["n_rows"] = int(len(rows))
-    summary["n_selected"] = int(len(selected.latents))
+    summary["n_selected"] = int(len(selected.indices))
     _write_json(summary, summary_path)
 
 
@@ -556,7 +556,7 @@ def summarise_flames(
                     "answers": Path(path).name.removesuffix(".rubric.jsonl"),
                     "layer": Path(path).parent.name if Path(path).parent.name.startswith("layer_") else "",
                     "dimension": record["dimension"],
-                    "score": record["score"],
+                    "score": float("nan") if record["score"] is None else float(record["score"]),
                     "failure": record["failure"],
                 }
             )
