@@ -95,13 +95,13 @@ def build_ground_truth(
     ground_truth_stage.write_ground_truth(
         vectors, diagnosis, out_dir, filtered_out=vectors.attrs.get("filtered_out")
     )
-    for written, wanted in (
+    for written, expected in (
         (out_dir / "moral_vectors.parquet", vectors_path),
         (out_dir / "diagnosis_sample.parquet", diagnosis_path),
         (out_dir / "summary.json", summary_path),
     ):
-        if Path(written).resolve() != Path(wanted).resolve():
-            raise RuntimeError(f"ground truth was written to {written}, but the rule expects {wanted}")
+        if Path(written).resolve() != Path(expected).resolve():
+            raise RuntimeError(f"ground truth was written to {written}, but the rule expects {expected}")
 
 
 # ----------------------------------------------------------------------------- models
