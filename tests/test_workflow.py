@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -79,7 +80,7 @@ def test_default_config_passes_checks(config):
 )
 def test_check_config_rejects(config, change, message):
     change(config)
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         check_config(config)
 
 

@@ -3,7 +3,7 @@
 Moral Foundations Theory groups moral intuitions into five foundations, each with a
 virtue pole and a vice pole (care vs harm, fairness vs cheating, ...). A *moral vector*
 has one slot per pole, ten in all, ordered virtue then vice for each foundation. A slot
-holds the *typicality* of a row for that pole: 0 for "not a member", 1.0 for a prototype
+contains the *typicality* of a row for that pole: 0 for "not a member", 1.0 for a prototype
 (the most typical member), graded values in between (Prototype Theory).
 
 The names here are the column names of the ground-truth tables and the labels of every
