@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
 
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_models import load_tiny
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from moral_indifference.generation import (
     GenerationConfig,
@@ -37,22 +35,9 @@ PROMPTS = pd.DataFrame(
 SETTINGS = {"sae_folder": "results/sae/tiny/layer_000"}
 
 
-@pytest.fixture(autouse=True)
-def decoder_layers_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Provide models.decoder_layers for Qwen3 when the models module is not written yet."""
-    try:
-        from moral_indifference.models import decoder_layers  # noqa: F401
-    except ImportError:
-        module = types.ModuleType("moral_indifference.models")
-        module.decoder_layers = lambda model: model.model.layers
-        monkeypatch.setitem(sys.modules, "moral_indifference.models", module)
-
-
 @pytest.fixture(scope="module")
 def tiny(tiny_qwen3_dir):
-    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
-    return model, tokenizer
+    return load_tiny(tiny_qwen3_dir)
 
 
 def run(tiny, config, **kwargs):

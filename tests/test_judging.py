@@ -8,8 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tiny_models import load_tiny
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from moral_indifference.judging import (
     JUDGE_BACKENDS,
@@ -400,9 +400,7 @@ def test_openai_repr_hides_key(mock_server, api_key):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_qwen3_dir):
-    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
-    return model, tokenizer
+    return load_tiny(tiny_qwen3_dir)
 
 
 def test_local_judge_end_to_end(tiny):

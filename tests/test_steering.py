@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import types
 
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_models import load_tiny
 import torch
 from sae_lens import StandardSAE, StandardSAEConfig
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from moral_indifference.steering import (
     STEERING_CONDITIONS,
@@ -26,21 +24,9 @@ from moral_indifference.steering import (
 D_MODEL = 64
 
 
-@pytest.fixture(autouse=True)
-def decoder_layers_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Provide models.decoder_layers for Qwen3 when the models module is not written yet."""
-    try:
-        from moral_indifference.models import decoder_layers  # noqa: F401
-    except ImportError:
-        module = types.ModuleType("moral_indifference.models")
-        module.decoder_layers = lambda model: model.model.layers
-        monkeypatch.setitem(sys.modules, "moral_indifference.models", module)
-
-
 @pytest.fixture(scope="module")
 def tiny(tiny_qwen3_dir):
-    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
+    model, tokenizer = load_tiny(tiny_qwen3_dir)
     inputs = tokenizer(["Stealing from a store is morally wrong."], return_tensors="pt")
     return model, tokenizer, inputs
 

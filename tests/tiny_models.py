@@ -12,7 +12,13 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -96,3 +102,9 @@ def build_tiny_qwen3(
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def load_tiny(path: Path) -> tuple[Qwen3ForCausalLM, PreTrainedTokenizerFast]:
+    """Load a model saved by :func:`build_tiny_qwen3` in float32 eval mode, with its tokenizer."""
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(path)

@@ -317,6 +317,26 @@ def _as_tensor(values: np.ndarray | torch.Tensor, device: torch.device) -> torch
     return torch.from_numpy(np.asarray(values, dtype=np.float32)).to(device)
 
 
+def _map_rows(
+    sae: SAE[Any],
+    centre: np.ndarray | torch.Tensor,
+    x: np.ndarray | torch.Tensor,
+    batch_size: int,
+    reconstruct_rows: bool,
+) -> torch.Tensor:
+    """Encode (or reconstruct) rows in batches on the SAE's device; return a CPU tensor."""
+    device = sae.W_enc.device
+    centre_t = _as_tensor(centre, device)
+    x_t = _as_tensor(x, device)
+    parts = []
+    for start in range(0, x_t.shape[0], batch_size):
+        latents = sae.encode(x_t[start : start + batch_size] - centre_t)
+        parts.append((sae.decode(latents) + centre_t).cpu() if reconstruct_rows else latents.cpu())
+    if not parts:
+        return torch.zeros(0, sae.cfg.d_in if reconstruct_rows else sae.cfg.d_sae)
+    return torch.cat(parts)
+
+
 @torch.no_grad()
 def encode(
     sae: SAE[Any],
@@ -325,16 +345,7 @@ def encode(
     batch_size: int = 4096,
 ) -> torch.Tensor:
     """Encode rows ``x`` ``[n, d_in]`` into latent activations ``[n, d_sae]`` on the CPU."""
-    device = sae.W_enc.device
-    centre_t = _as_tensor(centre, device)
-    x_t = _as_tensor(x, device)
-    parts = [
-        sae.encode(x_t[start : start + batch_size] - centre_t).cpu()
-        for start in range(0, x_t.shape[0], batch_size)
-    ]
-    if not parts:
-        return torch.zeros(0, sae.cfg.d_sae)
-    return torch.cat(parts)
+    return _map_rows(sae, centre, x, batch_size, reconstruct_rows=False)
 
 
 @torch.no_grad()
@@ -345,13 +356,4 @@ def reconstruct(
     batch_size: int = 4096,
 ) -> torch.Tensor:
     """Reconstruct rows ``x`` through the SAE, adding the centre back, on the CPU."""
-    device = sae.W_enc.device
-    centre_t = _as_tensor(centre, device)
-    x_t = _as_tensor(x, device)
-    parts = [
-        (sae.decode(sae.encode(x_t[start : start + batch_size] - centre_t)) + centre_t).cpu()
-        for start in range(0, x_t.shape[0], batch_size)
-    ]
-    if not parts:
-        return torch.zeros(0, sae.cfg.d_in)
-    return torch.cat(parts)
+    return _map_rows(sae, centre, x, batch_size, reconstruct_rows=True)
