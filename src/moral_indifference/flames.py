@@ -12,12 +12,13 @@ dimension against the exact spelling of the release.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
+
+from moral_indifference.jsonl import iter_json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -78,53 +79,37 @@ def read_flames(path: str | Path) -> pd.DataFrame:
     line_numbers: list[int] = []
     seen_ids: dict[str, int] = {}
 
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
+    for line_number, obj in iter_json_objects(path, FlamesFormatError):
+        for key in FLAMES_KEYS:
+            if key not in obj:
                 raise FlamesFormatError(
-                    f"{path}, line {line_number}: invalid JSON ({error.msg} at column "
-                    f"{error.colno}); write one JSON object per line"
-                ) from error
-            if not isinstance(obj, dict):
-                raise FlamesFormatError(
-                    f"{path}, line {line_number}: expected a JSON object, got "
-                    f"{type(obj).__name__}; write one JSON object per line"
+                    f"{path}, line {line_number}: missing key {key!r}; every line needs "
+                    f"the keys {', '.join(FLAMES_KEYS)}"
                 )
+            if not isinstance(obj[key], str):
+                raise FlamesFormatError(
+                    f"{path}, line {line_number}, key {key!r}: expected a string, got "
+                    f"{obj[key]!r}"
+                )
+        dimension = _check_dimension(obj["dimension"], path, line_number)
 
-            for key in FLAMES_KEYS:
-                if key not in obj:
-                    raise FlamesFormatError(
-                        f"{path}, line {line_number}: missing key {key!r}; every line needs "
-                        f"the keys {', '.join(FLAMES_KEYS)}"
-                    )
-                if not isinstance(obj[key], str):
-                    raise FlamesFormatError(
-                        f"{path}, line {line_number}, key {key!r}: expected a string, got "
-                        f"{obj[key]!r}"
-                    )
-            dimension = _check_dimension(obj["dimension"], path, line_number)
-
-            record: dict[str, object] = {
-                "dimension": dimension,
-                "subcomponent": obj["subcomponent"],
-                "prompt": obj["prompt"],
-            }
-            has_id.append("id" in obj)
-            line_numbers.append(line_number)
-            if "id" in obj:
-                prompt_id = str(obj["id"])
-                if prompt_id in seen_ids:
-                    raise FlamesFormatError(
-                        f"{path}, line {line_number}, key 'id': duplicate id {prompt_id!r} "
-                        f"(first on line {seen_ids[prompt_id]}); give every prompt its own id"
-                    )
-                seen_ids[prompt_id] = line_number
-                record["prompt_id"] = prompt_id
-            records.append(record)
+        record: dict[str, object] = {
+            "dimension": dimension,
+            "subcomponent": obj["subcomponent"],
+            "prompt": obj["prompt"],
+        }
+        has_id.append("id" in obj)
+        line_numbers.append(line_number)
+        if "id" in obj:
+            prompt_id = str(obj["id"])
+            if prompt_id in seen_ids:
+                raise FlamesFormatError(
+                    f"{path}, line {line_number}, key 'id': duplicate id {prompt_id!r} "
+                    f"(first on line {seen_ids[prompt_id]}); give every prompt its own id"
+                )
+            seen_ids[prompt_id] = line_number
+            record["prompt_id"] = prompt_id
+        records.append(record)
 
     if any(has_id) and not all(has_id):
         first_missing = line_numbers[has_id.index(False)]

@@ -16,7 +16,6 @@ the end-of-sequence token (``"eos"``) or at ``max_new_tokens`` (``"length"``).
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,8 @@ from typing import Any
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+
+from moral_indifference.jsonl import read_jsonl, write_jsonl  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -219,25 +220,3 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def write_jsonl(records: Iterable[dict], path: str | Path) -> None:
-    """Write records as UTF-8 JSON lines, keeping non-ASCII text unescaped."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read UTF-8 JSON lines, naming the file and line of any invalid line."""
-    path = Path(path)
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {line_number}: invalid JSON ({error})") from error
-    return records

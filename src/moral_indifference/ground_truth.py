@@ -58,6 +58,7 @@ from moral_indifference.foundations import (
     TYPICALITY_LEVELS,
     foundation_slots,
 )
+from moral_indifference.jsonl import iter_json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -725,42 +726,28 @@ def read_diagnosis_jsonl(config: GroundTruthConfig) -> ReaderOutput:
     extras: list[tuple[str, float]] = []
     seen: dict[str, tuple[_Annotation, int]] = {}
 
-    with path.open(encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise GroundTruthError(
-                    f"{path}, line {line}: invalid JSON ({error.msg} at column {error.colno}); "
-                    f"write one JSON object per line"
-                ) from error
-            if not isinstance(record, dict):
-                raise GroundTruthError(
-                    f"{path}, line {line}: expected a JSON object, got {type(record).__name__}"
-                )
-            missing = [key for key in DIAGNOSIS_KEYS if key not in record]
-            if missing:
-                raise GroundTruthError(
-                    f"{path}, line {line}: missing key(s) {', '.join(missing)}; every line needs "
-                    f"{', '.join(DIAGNOSIS_KEYS)}"
-                )
-            annotation_id = str(record["id"])
-            if _past_max_rows(annotation_id, seen, config.max_rows):
-                break
+    for line, record in iter_json_objects(path, GroundTruthError):
+        missing = [key for key in DIAGNOSIS_KEYS if key not in record]
+        if missing:
+            raise GroundTruthError(
+                f"{path}, line {line}: missing key(s) {', '.join(missing)}; every line needs "
+                f"{', '.join(DIAGNOSIS_KEYS)}"
+            )
+        annotation_id = str(record["id"])
+        if _past_max_rows(annotation_id, seen, config.max_rows):
+            break
 
-            annotation, target = _annotation_from_record(record, path, line, "sampled_dimension")
-            _check_same_annotation(annotation, seen, path, line)
-            sample_type = record["sample_type"]
-            if sample_type not in SAMPLE_TYPES:
-                raise GroundTruthError(
-                    f"{_location(path, line, 'sample_type')}: invalid value {sample_type!r}; "
-                    f"valid names: {', '.join(SAMPLE_TYPES)}"
-                )
-            stratum = _parse_float(record["score_stratum"], path, line, "score_stratum")
-            rows.append((annotation, target))
-            extras.append((sample_type, stratum))
+        annotation, target = _annotation_from_record(record, path, line, "sampled_dimension")
+        _check_same_annotation(annotation, seen, path, line)
+        sample_type = record["sample_type"]
+        if sample_type not in SAMPLE_TYPES:
+            raise GroundTruthError(
+                f"{_location(path, line, 'sample_type')}: invalid value {sample_type!r}; "
+                f"valid names: {', '.join(SAMPLE_TYPES)}"
+            )
+        stratum = _parse_float(record["score_stratum"], path, line, "score_stratum")
+        rows.append((annotation, target))
+        extras.append((sample_type, stratum))
 
     splits = assign_splits((annotation.id for annotation, _ in rows), config.split)
     vectors = _vectors_frame(rows, splits)
