@@ -104,3 +104,45 @@ def test_gradient_invalid_polarity_raises():
     rows.loc[0, "polarity"] = "good"
     with pytest.raises(ValueError, match="polarity 'good'"):
         gradient_indifference(reps, rows)
+
+
+def loo_sample() -> tuple[np.ndarray, pd.DataFrame]:
+    """Three care prototypes at (1, 0), (0, 1), (-1, 0) and their mirror images as harm prototypes.
+
+    The layout is point-symmetric, so centring changes nothing. The care centre is (0, 1/3);
+    without the prototype at (0, 1) it is (0, 0), and without (1, 0) it is (-1/2, 1/2).
+    """
+    care = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]
+    records = [make_row(f"v{number}", "care-harm", "virtue", 1.0) for number in range(3)]
+    records += [make_row(f"x{number}", "care-harm", "vice", 1.0) for number in range(3)]
+    vectors = care + [[-x, -y] for x, y in care]
+    return np.array(vectors), pd.DataFrame(records)
+
+
+def test_gradient_default_keeps_self_in_centre():
+    reps, rows = loo_sample()
+    points = gradient_indifference(reps, rows).points
+    proximity = dict(zip(points["id"], points["proximity"]))
+    assert proximity["v1"] == pytest.approx(1.0)  # (0, 1) against (0, 1/3)
+    assert proximity["v0"] == pytest.approx(0.0)  # (1, 0) against (0, 1/3)
+
+
+def test_gradient_leave_one_out_centres():
+    from moral_indifference.indifference.gradient import GradientConfig
+
+    reps, rows = loo_sample()
+    points = gradient_indifference(reps, rows, config=GradientConfig(leave_one_out=True)).points
+    proximity = dict(zip(points["id"], points["proximity"]))
+    assert proximity["v0"] == pytest.approx(-1 / math.sqrt(2))  # (1, 0) against (-1/2, 1/2)
+    assert proximity["v2"] == pytest.approx(-1 / math.sqrt(2))  # (-1, 0) against (1/2, 1/2)
+    assert "v1" not in proximity  # (0, 1) against the zero vector (0, 0): cosine undefined
+
+
+def test_gradient_leave_one_out_single_prototype_dropped():
+    from moral_indifference.indifference.gradient import GradientConfig
+
+    rows = pd.DataFrame([make_row("v0", "care-harm", "virtue", 1.0), make_row("n0", "care-harm", "neutral", 0.0)])
+    reps = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    points = gradient_indifference(reps, rows, config=GradientConfig(leave_one_out=True)).points
+    assert "v0" not in set(points["id"])
+    assert list(points["id"]) == ["n0"]

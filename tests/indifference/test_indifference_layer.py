@@ -133,7 +133,7 @@ def test_config_from_dict_nested():
 
 
 def test_config_from_dict_unknown_key():
-    with pytest.raises(KeyError, match="valid names: measures, poolings, probe, structural"):
+    with pytest.raises(KeyError, match="valid names: gradient, measures, poolings, probe, structural"):
         IndifferenceConfig.from_dict({"pooling": ["mean"]})
 
 

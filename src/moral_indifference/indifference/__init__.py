@@ -33,13 +33,14 @@ from moral_indifference.foundations import FOUNDATIONS, SLOTS
 
 from .categorical import CategoricalResult, categorical_indifference, category_centres, centre_rows
 from .dimensional import ProbeConfig, ProbeResult, annotation_rows, dimensional_indifference
-from .gradient import GradientResult, gradient_indifference
+from .gradient import GradientConfig, GradientResult, gradient_indifference
 from .structural import StructuralConfig, StructuralResult, structural_indifference
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CategoricalResult",
+    "GradientConfig",
     "GradientResult",
     "IndifferenceConfig",
     "LayerResult",
@@ -78,6 +79,7 @@ class IndifferenceConfig:
 
     structural: StructuralConfig = field(default_factory=StructuralConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    gradient: GradientConfig = field(default_factory=GradientConfig)
     poolings: tuple[str, ...] = ("mean", "last")
     measures: tuple[str, ...] = ("categorical", "gradient", "structural", "dimensional")
 
@@ -99,6 +101,8 @@ class IndifferenceConfig:
             kwargs["structural"] = StructuralConfig(**values["structural"])
         if "probe" in values:
             kwargs["probe"] = ProbeConfig(**values["probe"])
+        if "gradient" in values:
+            kwargs["gradient"] = GradientConfig(**values["gradient"])
         for name in ("poolings", "measures"):
             if name in values:
                 kwargs[name] = tuple(values[name])
@@ -199,7 +203,7 @@ def _gradient_measure(pooling: str, context: _LayerContext) -> list[Record]:
     centres = context.centres.get(pooling)
     if centres is None:
         centres, _ = category_centres(centre_rows(reps), context.diagnosis)
-    result = gradient_indifference(reps, context.diagnosis, centres)
+    result = gradient_indifference(reps, context.diagnosis, centres, context.config.gradient)
     records = [
         _record("spearman", result.overall.spearman, result.overall.n),
         _record("pearson", result.overall.pearson, result.overall.n),

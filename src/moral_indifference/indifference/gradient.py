@@ -10,7 +10,11 @@ both gradients. A model without a gradient gives correlations near 0.
 
 The centres are those of :mod:`.categorical` (mean centred representation of the prototype
 rows), computed from the same centred rows, so the prototypes themselves are part of the
-gradient at typicality 1.0.
+gradient at typicality 1.0. A prototype is then compared with a centre that contains
+itself, which raises its proximity by about ``1 / sqrt(n_prototypes)`` even for random
+representations. ``GradientConfig(leave_one_out=True)`` compares each prototype with the
+centre of the *other* prototypes of its category instead. The default (False) is the
+method as published.
 """
 
 from __future__ import annotations
@@ -25,11 +29,32 @@ from scipy import stats
 
 from moral_indifference.foundations import SLOTS, foundation_slots
 
+from moral_indifference.foundations import PROTOTYPE, slot_foundation
+
 from .categorical import category_centres, centre_rows, cosine, row_foundations
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GradientResult", "Correlation", "correlate", "gradient_indifference", "gradient_points"]
+__all__ = [
+    "Correlation",
+    "GradientConfig",
+    "GradientResult",
+    "correlate",
+    "gradient_indifference",
+    "gradient_points",
+    "leave_one_out_centres",
+]
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    """Settings of the gradient measure.
+
+    ``leave_one_out``: compare each prototype row with the centre of the other prototypes of
+    its category (a category with one prototype then gives that row no point).
+    """
+
+    leave_one_out: bool = False
 
 MIN_POINTS = 3
 """Minimum number of points for a correlation; with fewer, both statistics are NaN."""
@@ -68,12 +93,39 @@ def correlate(proximity: np.ndarray, typicality: np.ndarray) -> Correlation:
     return Correlation(spearman, pearson, n)
 
 
-def gradient_points(centred: np.ndarray, rows: pd.DataFrame, centres: dict[str, np.ndarray]) -> pd.DataFrame:
+def leave_one_out_centres(
+    centred: np.ndarray, rows: pd.DataFrame, centres: dict[str, np.ndarray]
+) -> dict[tuple[int, str], np.ndarray | None]:
+    """Return, for each (row, slot) of a prototype row, its category centre without that row.
+
+    The value is None when the row is its category's only prototype.
+    """
+    foundations = row_foundations(rows).to_numpy()
+    replaced: dict[tuple[int, str], np.ndarray | None] = {}
+    for slot, centre in centres.items():
+        mask = (foundations == slot_foundation(slot)) & np.isclose(rows[slot].to_numpy(dtype=np.float64), PROTOTYPE)
+        count = int(mask.sum())
+        for position in np.flatnonzero(mask):
+            replaced[(int(position), slot)] = (
+                (count * centre - centred[position]) / (count - 1) if count > 1 else None
+            )
+    return replaced
+
+
+def gradient_points(
+    centred: np.ndarray,
+    rows: pd.DataFrame,
+    centres: dict[str, np.ndarray],
+    own_centres: dict[tuple[int, str], np.ndarray | None] | None = None,
+) -> pd.DataFrame:
     """Pair each row with the centre(s) it is compared with and compute its proximity.
 
     Virtue and vice rows use the slot of their polarity within their foundation and their
     ``typicality``. Neutral rows give two points, one per pole, with typicality 0.
+    ``own_centres`` (see :func:`leave_one_out_centres`) replaces the centre for the listed
+    (row, slot) pairs; a None entry drops that point.
     """
+    own_centres = own_centres or {}
     if len(centred) != len(rows):
         raise ValueError(f"representations have {len(centred)} rows but the row table has {len(rows)}")
     for column in ("polarity", "typicality"):
@@ -103,6 +155,9 @@ def gradient_points(centred: np.ndarray, rows: pd.DataFrame, centres: dict[str, 
         for slot, typicality in pairs:
             if slot not in centres:
                 continue
+            centre = own_centres.get((position, slot), centres[slot])
+            if centre is None:
+                continue
             records.append(
                 {
                     "row": position,
@@ -110,7 +165,7 @@ def gradient_points(centred: np.ndarray, rows: pd.DataFrame, centres: dict[str, 
                     "category": slot,
                     "polarity": polarity,
                     "typicality": float(typicality),
-                    "proximity": cosine(centred[position], centres[slot]),
+                    "proximity": cosine(centred[position], centre),
                 }
             )
     columns = ["row", "id", "category", "polarity", "typicality", "proximity"]
@@ -119,7 +174,10 @@ def gradient_points(centred: np.ndarray, rows: pd.DataFrame, centres: dict[str, 
 
 
 def gradient_indifference(
-    reps: np.ndarray, rows: pd.DataFrame, centres: dict[str, np.ndarray] | None = None
+    reps: np.ndarray,
+    rows: pd.DataFrame,
+    centres: dict[str, np.ndarray] | None = None,
+    config: GradientConfig | None = None,
 ) -> GradientResult:
     """Correlate centre proximity with human typicality, overall and per category.
 
@@ -127,10 +185,12 @@ def gradient_indifference(
     ``centres`` defaults to the prototype centres of the same centred rows; pass centres
     computed from identically centred data to reuse them.
     """
+    config = config or GradientConfig()
     centred = centre_rows(reps)
     if centres is None:
         centres, _ = category_centres(centred, rows)
-    points = gradient_points(centred, rows, centres)
+    own_centres = leave_one_out_centres(centred, rows, centres) if config.leave_one_out else None
+    points = gradient_points(centred, rows, centres, own_centres)
 
     overall = correlate(points["proximity"].to_numpy(), points["typicality"].to_numpy())
     per_category = {}
