@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Tests build or ship every model they load; a hub lookup should fail at once, not hang.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tiny_models import build_tiny_qwen3  # noqa: E402
 
