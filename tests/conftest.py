@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny random models and a temporary results folder."""
+"""Shared fixtures: a tiny random Qwen3 built once per test session."""
 
 from __future__ import annotations
 
