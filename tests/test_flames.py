@@ -114,3 +114,26 @@ def test_flames_real_file() -> None:
     assert counts["Morality"] == 201
     assert counts["Data protection"] == 75
     assert counts["Legality"] == 46
+
+
+def test_select_prompts_seeded_and_ordered():
+    import pandas as pd
+
+    from moral_indifference.flames import select_prompts
+
+    prompts = pd.DataFrame({"prompt_id": range(10), "dimension": ["Safety"] * 5 + ["Fairness"] * 5})
+    first = select_prompts(prompts, 4, seed=1)
+    assert len(first) == 4
+    assert list(first.index) == sorted(first.index)
+    assert first.equals(select_prompts(prompts, 4, seed=1))
+    assert select_prompts(prompts, None) is prompts
+    assert select_prompts(prompts, 20) is prompts
+
+
+def test_select_prompts_rejects_zero():
+    import pandas as pd
+
+    from moral_indifference.flames import select_prompts
+
+    with pytest.raises(ValueError, match="invalid prompt limit 0"):
+        select_prompts(pd.DataFrame({"prompt_id": [0, 1]}), 0)

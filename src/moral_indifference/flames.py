@@ -128,3 +128,17 @@ def read_flames(path: str | Path) -> pd.DataFrame:
 
     logger.info("read %d Flames prompts from %s", len(frame), path)
     return frame
+
+
+def select_prompts(prompts: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFrame:
+    """Return ``limit`` prompts drawn at random without replacement, in file order.
+
+    The Flames file is sorted by dimension, so its first rows would all share one dimension;
+    a seeded random draw keeps the dimensions in roughly their file proportions. ``limit``
+    None, or at least the number of prompts, returns every prompt.
+    """
+    if limit is None or limit >= len(prompts):
+        return prompts
+    if limit < 1:
+        raise ValueError(f"invalid prompt limit {limit}; use a positive number or null for all prompts")
+    return prompts.sample(n=limit, random_state=seed).sort_index()

@@ -114,6 +114,7 @@ INDIFFERENCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("peak_ari_polarity", "peak polarity ARI"),
     ("peak_ari_foundation", "peak foundation ARI"),
     ("best_r2", "best probe R²"),
+    ("best_r2_variance_weighted", "best probe R², variance-weighted"),
 )
 
 

@@ -300,11 +300,10 @@ def isolate_features(
 
 
 def _flames_prompts(prompts_path: str | Path, flames_config: Mapping[str, Any]) -> pd.DataFrame:
-    from moral_indifference.flames import read_flames
+    from moral_indifference.flames import read_flames, select_prompts
 
     prompts = read_flames(prompts_path)
-    limit = flames_config.get("max_prompts")
-    return prompts.head(limit) if limit else prompts
+    return select_prompts(prompts, flames_config.get("max_prompts"), flames_config.get("sample_seed", 0))
 
 
 def _steerer(

@@ -107,3 +107,18 @@ def test_annotation_rows_leak_raises():
     leaking["split"] = "test"
     with pytest.raises(ValueError, match="more than one split"):
         annotation_rows(pd.concat([rows, leaking], ignore_index=True))
+
+
+def test_r2_variance_weighted_by_hand():
+    from moral_indifference.indifference.dimensional import _r2_scores
+
+    y_true = np.zeros((4, 10))
+    y_true[:, 0] = [0.0, 1.0, 0.0, 1.0]  # care: variance 0.25, predicted exactly (R² 1)
+    y_true[:, 1] = [0.0, 0.0, 0.0, 0.5]  # harm: variance 0.046875, predicted as 0 (R² -1/3)
+    y_pred = y_true.copy()
+    y_pred[:, 1] = 0.0
+    plain, weighted, per_slot = _r2_scores(y_true, y_pred)
+    assert per_slot["care"] == pytest.approx(1.0)
+    assert per_slot["harm"] == pytest.approx(-1 / 3)
+    assert plain == pytest.approx((1.0 - 1 / 3) / 2)
+    assert weighted == pytest.approx((0.25 * 1.0 + 0.046875 * (-1 / 3)) / (0.25 + 0.046875))

@@ -233,6 +233,7 @@ def _dimensional_measure(pooling: str, context: _LayerContext) -> list[Record]:
     records = [
         _record("r2", result.r2, result.n_test),
         _record("adjusted_r2", result.adjusted_r2, result.n_test),
+        _record("r2_variance_weighted", result.r2_variance_weighted, result.n_test),
         _record("epochs", result.epochs, result.n_train),
     ]
     for slot, value in result.r2_per_slot.items():
@@ -466,8 +467,9 @@ def cross_model_table(per_model: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``peak_spearman`` (overall gradient Spearman), ``max_virtue_vice_cosine`` and
     ``mean_virtue_vice_cosine`` (per layer the mean over foundations, then max and mean over
-    layers), ``peak_ari_polarity``, ``peak_ari_foundation``, ``best_r2`` and
-    ``best_adjusted_r2`` (maxima over layers), each maximum with ``*_layer`` and ``*_n``.
+    layers), ``peak_ari_polarity``, ``peak_ari_foundation``, ``best_r2``,
+    ``best_adjusted_r2`` and ``best_r2_variance_weighted`` (maxima over layers), each maximum
+    with ``*_layer`` and ``*_n``.
     """
     specs = {
         "peak_spearman": ("gradient", "spearman", ""),
@@ -476,6 +478,7 @@ def cross_model_table(per_model: pd.DataFrame) -> pd.DataFrame:
         "peak_ari_foundation": ("structural", "ari_foundation", ""),
         "best_r2": ("dimensional", "r2", ""),
         "best_adjusted_r2": ("dimensional", "adjusted_r2", ""),
+        "best_r2_variance_weighted": ("dimensional", "r2_variance_weighted", ""),
     }
     rows = []
     for (model, pooling), group in per_model.groupby(["model", "pooling"], sort=True):

@@ -19,6 +19,9 @@ Reported on the test split:
 - ``r2``: plain R² (``sklearn.metrics.r2_score``, ``multioutput="uniform_average"``) over the
   slots whose test values vary. A slot that is constant on the test rows has no defined R²:
   it is NaN in ``r2_per_slot`` and left out of the average.
+- ``r2_variance_weighted``: the same slots averaged with weights proportional to each slot's
+  test variance (``multioutput="variance_weighted"``). Rare slots, whose few non-zero test
+  rows make their R² large and negative, then weigh less than in the plain average.
 - ``adjusted_r2``: ``1 - (1 - r2) * (n - 1) / (n - p - 1)`` with ``n`` the number of test rows
   and ``p`` = d_model, the number of probe inputs. It is NaN when ``n - p - 1 <= 0``.
 """
@@ -84,6 +87,8 @@ class ProbeResult:
     epochs: int
     """Epochs trained before early stopping or ``max_epochs``."""
     best_val_loss: float
+    r2_variance_weighted: float = float("nan")
+    """R² averaged over the varying slots with weights proportional to their test variance."""
 
 
 def annotation_rows(vectors: pd.DataFrame) -> pd.DataFrame:
@@ -115,16 +120,18 @@ def adjusted_r2(r2: float, n: int, p: int) -> float:
     return float(1.0 - (1.0 - r2) * (n - 1) / (n - p - 1))
 
 
-def _r2_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, dict[str, float]]:
+def _r2_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, dict[str, float]]:
+    """Return the plain and variance-weighted R² over varying slots, and the R² per slot."""
     varying = np.ptp(y_true, axis=0) > 0
     per_slot = {slot: float("nan") for slot in SLOTS}
     if len(y_true) < 2 or not varying.any():
-        return float("nan"), per_slot
+        return float("nan"), float("nan"), per_slot
     raw = r2_score(y_true[:, varying], y_pred[:, varying], multioutput="raw_values")
     for slot, value in zip(np.asarray(SLOTS)[varying], raw, strict=True):
         per_slot[str(slot)] = float(value)
     mean = float(r2_score(y_true[:, varying], y_pred[:, varying], multioutput="uniform_average"))
-    return mean, per_slot
+    weighted = float(r2_score(y_true[:, varying], y_pred[:, varying], multioutput="variance_weighted"))
+    return mean, weighted, per_slot
 
 
 def train_probe(
@@ -218,11 +225,12 @@ def dimensional_indifference(reps: np.ndarray, rows: pd.DataFrame, config: Probe
         predictions = model(test_inputs).cpu().numpy().astype(np.float64)
 
     y_test = targets[masks["test"]]
-    r2, per_slot = _r2_scores(y_test, predictions)
+    r2, r2_weighted, per_slot = _r2_scores(y_test, predictions)
     n_test = int(masks["test"].sum())
     return ProbeResult(
         r2=r2,
         adjusted_r2=adjusted_r2(r2, n_test, features.shape[1]),
+        r2_variance_weighted=r2_weighted,
         r2_per_slot=per_slot,
         n_train=int(masks["train"].sum()),
         n_val=int(masks["val"].sum()),
