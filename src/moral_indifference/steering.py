@@ -110,8 +110,9 @@ def get_condition(name: str) -> SteeringCondition:
 class SAESteerer:
     """Replace ``h`` by ``h + s * (SAE(h - c) + c - h)``.
 
-    The SAE runs in its own dtype and device; the result is cast back to the dtype of
-    ``h``. The SAE and centre are used as given, so move the SAE to the model's device first.
+    The SAE runs in its own dtype and on its own device; ``h`` is moved there and the result
+    is moved back to the device and dtype of ``h``. Keep the SAE on the model's device to
+    avoid a copy per forward pass.
     """
 
     def __init__(self, sae: torch.nn.Module, centre: torch.Tensor, strength: float = 1.0):
@@ -127,12 +128,12 @@ class SAESteerer:
 
     @torch.no_grad()
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        sae_dtype = next(self.sae.parameters()).dtype
-        h = hidden.to(sae_dtype)
-        centre = self.centre.to(device=h.device, dtype=sae_dtype)
+        parameter = next(self.sae.parameters())
+        h = hidden.to(device=parameter.device, dtype=parameter.dtype)
+        centre = self.centre.to(device=parameter.device, dtype=parameter.dtype)
         reconstruction = self.sae(h - centre) + centre
         steered = h + self.strength * (reconstruction - h)
-        return steered.to(hidden.dtype)
+        return steered.to(device=hidden.device, dtype=hidden.dtype)
 
 
 class VectorSteerer:

@@ -312,6 +312,7 @@ def _steerer(
     strength: float,
     files: Sequence[Path],
     sae_config: Mapping[str, Any],
+    device: str = "cpu",
 ) -> tuple[Any, dict[str, Any]]:
     """Build the steerer of ``condition`` from its input files; return it and its settings."""
     from moral_indifference import steering
@@ -321,7 +322,7 @@ def _steerer(
         from moral_indifference.sae import load_sae
 
         folder = files[0].parent
-        sae, centre = load_sae(folder)
+        sae, centre = load_sae(folder, device=resolve_device(device))
         settings = {"sae_dir": str(folder)}
         return steering.build_steerer(condition, strength, sae=sae, centre=centre), settings
 
@@ -360,7 +361,7 @@ def generate_answers(
     steerer, metadata = None, {}
     if condition != "baseline":
         strength = float(steering_config["strength"])
-        steerer, metadata = _steerer(condition, layer, strength, steering_files, sae_config or {})
+        steerer, metadata = _steerer(condition, layer, strength, steering_files, sae_config or {}, device)
         metadata["strength"] = strength
     logger.info("generating %d %s answers with %s", len(prompts), condition, model_name)
     records = generation.generate_answers(
