@@ -8,21 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moral_indifference.foundations import SLOTS, foundation_slots
+from moral_indifference.foundations import SLOTS
 from moral_indifference.indifference.categorical import categorical_indifference, centre_rows, cosine
-
-
-def make_row(row_id: str, foundation: str, polarity: str, typicality: float) -> dict:
-    """Build one diagnosis-sample row whose active pole has ``typicality``."""
-    virtue, vice = foundation_slots(foundation)
-    row = {"id": row_id, "sampled_dimension": foundation, "target_dimension": foundation, "polarity": polarity}
-    row.update({slot: 0.0 for slot in SLOTS})
-    if polarity == "virtue":
-        row[virtue] = typicality
-    elif polarity == "vice":
-        row[vice] = typicality
-    row["typicality"] = typicality if polarity != "neutral" else 0.0
-    return row
+from moral_rows import make_row
 
 
 def test_centre_rows_subtracts_mean():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moral_indifference.foundations import FOUNDATIONS, SLOTS, foundation_slots
+from moral_indifference.foundations import FOUNDATIONS
 from moral_indifference.indifference import (
     IndifferenceConfig,
     MEASURES,
@@ -22,6 +22,7 @@ from moral_indifference.indifference import (
     save_layer_result,
 )
 from moral_indifference.indifference.categorical import categorical_indifference
+from moral_rows import make_row
 
 CONFIG = IndifferenceConfig.from_dict(
     {
@@ -30,20 +31,6 @@ CONFIG = IndifferenceConfig.from_dict(
         "poolings": ["mean", "last"],
     }
 )
-
-
-def make_row(row_id: str, foundation: str, polarity: str, typicality: float, split: str = "train") -> dict:
-    """Build one moral-vectors / diagnosis row whose active pole has ``typicality``."""
-    virtue, vice = foundation_slots(foundation)
-    row = {"id": row_id, "target_dimension": foundation, "sampled_dimension": foundation, "polarity": polarity}
-    row.update({slot: 0.0 for slot in SLOTS})
-    if polarity == "virtue":
-        row[virtue] = typicality
-    elif polarity == "vice":
-        row[vice] = typicality
-    row["typicality"] = typicality if polarity != "neutral" else 0.0
-    row["split"] = split
-    return row
 
 
 @pytest.fixture(scope="module")
