@@ -26,8 +26,9 @@ DEMO_CAVEAT = (
     "on a few hundred hand-written demo rows and a few dozen demo prompts, judged by the same "
     "small model. The numbers show that every stage runs and how the outputs look. They are "
     "not estimates of the paper's quantities: the samples are tiny, the demo labels are "
-    "written to cover every stratum rather than drawn from Social-Chemistry-101, and a "
-    "135M-parameter judge produces mostly unparseable or arbitrary verdicts."
+    "written to cover every stratum rather than drawn from Social-Chemistry-101, and the "
+    "135M-parameter judge names whichever answer is shown first, so asking in both orders "
+    "turns its verdicts into ties."
 )
 
 
@@ -144,7 +145,13 @@ def indifference_section(table_path: str | Path, heatmaps: Sequence[str], curves
         "## Indifference",
         "",
         "Per model and pooling: the peak over layers of each measure, with its layer (L) and the "
-        "number of rows, points or test annotations it rests on (n). Every layer is in "
+        "number of values it rests on (n). A virtue-vice cosine near 1 means the two poles of a "
+        "foundation are represented alike (indifference); the gradient Spearman, the ARIs and "
+        "the probe R² are higher when the model separates the concepts. n is the number of "
+        "virtue plus vice prototypes for the cosine, of (row, pole) points for the gradient "
+        "(neutral rows count once per pole), of clustered rows for an ARI, and of test "
+        "annotations for the probe. Compare each model with the random-init control, which "
+        "shows what the pipeline reports without moral knowledge. Every layer is in "
         "`indifference/all_layers.parquet`, the full summary in `indifference/summary.parquet`.",
         "",
         markdown_table(compact_indifference_table(table)),
@@ -178,8 +185,10 @@ def sae_section(history_paths: Sequence[str], feature_paths: Sequence[str]) -> l
     return [
         "## Sparse autoencoders and moral features",
         "",
-        "Last training epoch of each SAE, and its latents classified on the validation split "
-        "(n_rows) as mono-semantic, poly-semantic or weak.",
+        "Last training epoch of each SAE (the L1 coefficient is adapted each epoch toward the "
+        "target L0, within [1e-6, 100]), and its latents classified on the validation split "
+        "(n_rows) as mono-semantic, poly-semantic or weak. n_selected is the number of moral "
+        "latents that realignment may change.",
         "",
         markdown_table(pd.DataFrame(rows), digits=4),
         "",
@@ -205,6 +214,12 @@ def realignment_section(paths: Sequence[str]) -> list[str]:
     if {"before", "after"} <= set(wide.columns):
         wide = wide[[*index, "before", "after"]]
         wide["change"] = wide["after"] - wide["before"]
+        # Latent counts are integers; show them without decimals.
+        counts = wide["statistic"].str.startswith("n_")
+        for column in ("before", "after", "change"):
+            wide[column] = [
+                f"{value:.0f}" if is_count else value for value, is_count in zip(wide[column], counts)
+            ]
     return [
         "## Realignment: before and after",
         "",
