@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from moral_indifference.foundations import (
     FOUNDATIONS,
+    POLARITIES,
     PROTOTYPE,
     SLOTS,
     TYPICALITY_LEVELS,
@@ -142,7 +143,8 @@ DIAGNOSIS_COLUMNS: Final[tuple[str, ...]] = (
 )
 """Columns of the diagnosis-sample table, in order."""
 
-SAMPLE_TYPES: Final[tuple[str, ...]] = ("virtue", "vice", "neutral")
+SAMPLE_TYPES: Final[tuple[str, ...]] = POLARITIES
+"""Values of the diagnosis sample's ``sample_type``: the row polarities."""
 
 FILTER_REASONS: Final[tuple[str, ...]] = (
     "rot_bad",

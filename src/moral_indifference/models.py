@@ -32,7 +32,6 @@ library versions). :func:`load_model` loads a prepared model for inference, and
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -48,6 +47,8 @@ import transformers
 from huggingface_hub import snapshot_download
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from moral_indifference.provenance import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -167,15 +168,6 @@ def read_model_table(rows: Iterable[Mapping[str, Any]]) -> dict[str, ModelSpec]:
 # ---------------------------------------------------------------------------
 # Sources
 # ---------------------------------------------------------------------------
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Compute the hex SHA-256 of a file, reading it in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _prepare_huggingface(

@@ -203,11 +203,13 @@ def realignment_section(paths: Sequence[str]) -> list[str]:
         frame.insert(0, "layer", Path(path).parent.name)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
+
     # Per-slot correlations and prototype counts stay in the parquet files.
     keep = (table["statistic"] != "n_prototypes") & (
         (table["measure"] != "gradient") | (table["category"] == "")
     )
     table = table[keep]
+
     index = [column for column in ("layer", "measure", "statistic", "category") if column in table]
     wide = table.pivot_table(index=index, columns="stage", values="value", aggfunc="first").reset_index()
     wide.columns.name = None
@@ -220,6 +222,7 @@ def realignment_section(paths: Sequence[str]) -> list[str]:
             wide[column] = [
                 f"{value:.0f}" if is_count else value for value, is_count in zip(wide[column], counts)
             ]
+
     return [
         "## Realignment: before and after",
         "",

@@ -110,9 +110,9 @@ def get_condition(name: str) -> SteeringCondition:
 class SAESteerer:
     """Replace ``h`` by ``h + s * (SAE(h - c) + c - h)``.
 
-    The SAE runs in its own dtype and on its own device; ``h`` is moved there and the result
-    is moved back to the device and dtype of ``h``. Keep the SAE on the model's device to
-    avoid a copy per forward pass.
+    The SAE runs in its own dtype and on its own device. ``h`` is moved there, and the result
+    is moved back to the device and dtype of ``h``. Keeping the SAE on the model's device
+    avoids a copy per forward pass.
     """
 
     def __init__(self, sae: torch.nn.Module, centre: torch.Tensor, strength: float = 1.0):

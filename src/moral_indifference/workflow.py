@@ -70,11 +70,11 @@ def check_config(config: Mapping[str, Any]) -> None:
         problems.append("judge.backend = 'openai' needs judge.base_url and judge.api_model")
 
     extracted = set(config["activations"].get("poolings", []))
-    for key, wanted in (
+    for key, requested in (
         ("indifference.poolings", config["indifference"].get("poolings", [])),
         ("sae.pooling", [config["sae"].get("pooling", "mean")]),
     ):
-        unknown = sorted(set(wanted) - extracted)
+        unknown = sorted(set(requested) - extracted)
         if unknown:
             problems.append(f"{key} {unknown} are not extracted; add them to activations.poolings")
 

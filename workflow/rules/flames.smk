@@ -52,7 +52,6 @@ rule judge_pairwise:
         summary=f"{RESULTS}/flames/{{model}}/layer_{{layer}}/{{condition}}.pairwise.json",
     params:
         judge=config["judge"],
-        models=config["models"],
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/layer_{{layer}}/{{condition}}.judge.log",
@@ -75,7 +74,6 @@ rule score_rubric:
         answers=r"baseline|layer_\d{3}/[a-z_]+",
     params:
         judge=config["judge"],
-        models=config["models"],
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/{{answers}}.rubric.log",

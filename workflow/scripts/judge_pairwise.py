@@ -9,7 +9,6 @@ run_step(
         baseline_path=smk.input.baseline[0],
         steered_path=smk.input.steered[0],
         judge_config=smk.params.judge,
-        models=smk.params.models,
         results=smk.config["results"],
         device=smk.params.device,
         judgements_path=smk.output.judgements,

@@ -8,7 +8,6 @@ run_step(
     lambda smk: steps.score_rubric(
         answers_path=smk.input.answers,
         judge_config=smk.params.judge,
-        models=smk.params.models,
         results=smk.config["results"],
         device=smk.params.device,
         out_path=smk.output[0],
