@@ -6,7 +6,13 @@ import datetime as dt
 import hashlib
 import json
 
-from moral_indifference.provenance import build_record, describe_files, sha256_file, write_record
+from moral_indifference.provenance import (
+    build_record,
+    describe_files,
+    scheduler_context,
+    sha256_file,
+    write_record,
+)
 
 
 def test_sha256_matches_hashlib(tmp_path):
@@ -48,3 +54,24 @@ def test_record_round_trip_keeps_unicode(tmp_path):
     assert loaded["seconds"] == 2.5
     assert loaded["inputs"][str(source)]["sha256"] == sha256_file(source)
     assert "你是" in path.read_text(encoding="utf-8")
+
+
+def test_scheduler_context_is_none_outside_slurm():
+    assert scheduler_context({"HOME": "/root"}) is None
+
+
+def test_scheduler_context_keeps_the_job_variables():
+    environ = {
+        "SLURM_JOB_ID": "17",
+        "SLURM_STEP_ID": "0",
+        "SLURM_JOB_PARTITION": "gpu",
+        "SLURM_GPUS": "1",
+        "SLURM_CONF": "/etc/slurm/slurm.conf",
+        "HOME": "/root",
+    }
+    assert scheduler_context(environ) == {
+        "SLURM_JOB_ID": "17",
+        "SLURM_STEP_ID": "0",
+        "SLURM_JOB_PARTITION": "gpu",
+        "SLURM_GPUS": "1",
+    }

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from moral_indifference.workflow import ConfigError, check_config, run_step
+from moral_indifference.workflow import ConfigError, check_config, rule_resources, run_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,3 +122,34 @@ def test_run_step_removes_partial_outputs(tmp_path):
         run_step(smk, failing)
     assert not output.exists()
     assert "boom" in (tmp_path / "logs" / "step.log").read_text(encoding="utf-8")
+
+
+def test_rule_resources_layer_model_over_group_over_default(config):
+    config["resources"] = {
+        "default": {"mem_mb": 1000, "runtime": 10, "gpu": 0, "cpus_per_task": 1, "slurm_partition": "cpu"},
+        "activations": {"mem_mb": 8000, "gpu": 1},
+    }
+    config["models"][0]["resources"] = {"gpu": 2, "gres": "gpu:a100:2"}
+    name = config["models"][0]["name"]
+    assert rule_resources(config, "activations", name, environ={}) == {
+        "mem_mb": 8000, "runtime": 10, "cpus_per_task": 1, "gpu": 2, "gres": "gpu:a100:2",
+        "slurm_partition": "cpu",
+    }
+    assert rule_resources(config, "report", environ={}) == {
+        "mem_mb": 1000, "runtime": 10, "cpus_per_task": 1, "gpu": 0, "slurm_partition": "cpu",
+    }
+
+
+def test_rule_resources_take_account_and_partition_from_the_environment(config):
+    environ = {"SBATCH_ACCOUNT": "moral-lab", "SBATCH_PARTITION": "a100"}
+    resources = rule_resources(config, "sae", environ=environ)
+    assert resources["slurm_account"] == "moral-lab"
+    assert resources["slurm_partition"] == "a100"
+    config["resources"]["sae"]["slurm_partition"] = "h100"
+    assert rule_resources(config, "sae", environ=environ)["slurm_partition"] == "h100"
+    assert "slurm_account" not in rule_resources(config, "sae", environ={})
+
+
+def test_rule_resources_reject_an_unknown_model(config):
+    with pytest.raises(ConfigError, match="valid names: smollm2-135m-instruct"):
+        rule_resources(config, "models", "qwen3-8b", environ={})

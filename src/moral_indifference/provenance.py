@@ -4,7 +4,8 @@ Every workflow step writes one JSON record next to the results tree
 (``<results>/provenance/<rule>/<wildcards>.json``). A record lists the rule and its
 wildcards and parameters, the sha256 and size of every input and output file, the git
 commit of the code (and whether the working tree had uncommitted changes), the versions of
-the packages that shape the numbers, the Python and platform, and the start and end time.
+the packages that shape the numbers, the Python and platform, the SLURM job that ran the
+step (when one did), and the start and end time.
 Two results with equal records were produced by the same computation on the same bytes.
 """
 
@@ -14,6 +15,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -37,6 +39,23 @@ TRACKED_PACKAGES = (
 )
 
 _CHUNK = 1 << 20
+
+#: SLURM variables kept in a record: which job and step ran, where, with what allocation.
+SLURM_VARIABLES = (
+    "SLURM_JOB_ID",
+    "SLURM_STEP_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_ACCOUNT",
+    "SLURM_CLUSTER_NAME",
+    "SLURMD_NODENAME",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_MEM_PER_NODE",
+    "SLURM_MEM_PER_CPU",
+    "SLURM_GPUS",
+    "SLURM_JOB_GPUS",
+)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -93,6 +112,14 @@ def git_state(directory: str | Path | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def scheduler_context(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """Return the SLURM job's variables from :data:`SLURM_VARIABLES`, or None outside SLURM."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("SLURM_JOB_ID"):
+        return None
+    return {name: environ[name] for name in SLURM_VARIABLES if name in environ}
+
+
 def build_record(
     *,
     rule: str,
@@ -115,6 +142,7 @@ def build_record(
         "python": sys.version,
         "platform": platform.platform(),
         "host": socket.gethostname(),
+        "slurm": scheduler_context(),
         "started": started.isoformat(),
         "finished": finished.isoformat(),
         "seconds": round((finished - started).total_seconds(), 3),

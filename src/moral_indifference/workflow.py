@@ -21,6 +21,23 @@ from moral_indifference.provenance import build_record, write_record
 logger = logging.getLogger("moral_indifference")
 
 
+#: Resource names that a rule group may set, in the SLURM executor plugin's terms.
+RESOURCE_NAMES = (
+    "mem_mb",
+    "runtime",
+    "cpus_per_task",
+    "gpu",
+    "gres",
+    "constraint",
+    "slurm_partition",
+    "slurm_account",
+)
+
+#: Environment variables that fill ``slurm_account`` and ``slurm_partition`` when the
+#: configuration leaves them out. They are the variables that sbatch itself reads.
+RESOURCE_ENVIRONMENT = {"slurm_account": "SBATCH_ACCOUNT", "slurm_partition": "SBATCH_PARTITION"}
+
+
 class ConfigError(ValueError):
     """A configuration value that the JSON schema accepts but the workflow cannot use."""
 
@@ -85,6 +102,40 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def rule_resources(
+    config: Mapping[str, Any],
+    group: str,
+    model: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the SLURM resources of one rule group, as a rule's ``resources`` keywords.
+
+    A value comes from the first of: the model's own ``resources`` entry (with ``model``),
+    the group in ``config["resources"]``, its ``default`` group, and for account and
+    partition the environment variables in :data:`RESOURCE_ENVIRONMENT`. Names with no
+    value anywhere are left out, so the plugin does not pass them to sbatch.
+    """
+    environ = os.environ if environ is None else environ
+    groups = config["resources"]
+    layers = [groups.get("default", {}), groups.get(group, {})]
+    if model is not None:
+        entries = {entry["name"]: entry for entry in config["models"]}
+        if model not in entries:
+            raise ConfigError(f"no model named {model!r}; valid names: {', '.join(entries)}")
+        layers.append(entries[model].get("resources", {}))
+    values: dict[str, Any] = {}
+    for name in RESOURCE_NAMES:
+        for layer in reversed(layers):
+            if layer.get(name) is not None:
+                values[name] = layer[name]
+                break
+        else:
+            variable = RESOURCE_ENVIRONMENT.get(name)
+            if variable and environ.get(variable):
+                values[name] = environ[variable]
+    return values
 
 
 def resolve_device(name: str) -> str:

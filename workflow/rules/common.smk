@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from moral_indifference.workflow import check_config
+from moral_indifference.workflow import check_config, rule_resources
 
 check_config(config)
 
@@ -41,24 +41,22 @@ def model_inputs(wildcards):
     return [manifest(source["like"])] if source["kind"] == "random_init" else []
 
 
-def resource(group, key):
-    """Return one value of a resource group, falling back to the default group."""
-    groups = config["resources"]
-    return groups.get(group, {}).get(key, groups["default"].get(key))
-
-
-RESOURCE_NAMES = ("mem_mb", "runtime", "gpu", "cpus_per_task", "slurm_partition", "slurm_account")
-
-
 def resources_of(group, model=None):
     """Return the SLURM resources of a resource group as keyword arguments for a resources directive.
 
-    With ``model``, that model's own ``resources`` entry overrides the group's values.
+    With ``model``, that model's own ``resources`` entry overrides the group's values;
+    SBATCH_ACCOUNT and SBATCH_PARTITION fill an account or partition the config leaves out.
     """
-    values = {name: resource(group, name) for name in RESOURCE_NAMES}
-    if model is not None:
-        values.update(MODELS[model].get("resources", {}))
-    return {name: value for name, value in values.items() if value is not None}
+    return rule_resources(config, group, model)
+
+
+def per_model_resources(group):
+    """Return one callable per resource name, for jobs with a ``{model}`` wildcard."""
+    names = {name for model in MODEL_NAMES for name in resources_of(group, model)}
+    return {
+        name: (lambda wildcards, name=name: resources_of(group, wildcards.model).get(name))
+        for name in sorted(names)
+    }
 
 
 def rule_suffix(model):

@@ -11,10 +11,7 @@ rule prepare_model:
     log:
         f"{LOGS}/models/{{model}}.log",
     resources:
-        mem_mb=lambda wc: resources_of("models", wc.model)["mem_mb"],
-        runtime=lambda wc: resources_of("models", wc.model)["runtime"],
-        cpus_per_task=lambda wc: resources_of("models", wc.model)["cpus_per_task"],
-        gpu=lambda wc: resources_of("models", wc.model)["gpu"],
+        **per_model_resources("models"),
     conda:
         "../../envs/models.yaml"
     script:
