@@ -123,6 +123,14 @@ def test_save_loads_with_saelens(trained, train_acts, tmp_path):
     assert torch.allclose(sae.encode(x), trained.sae.encode(x).detach(), atol=1e-6)
 
 
+def test_save_writes_cfg_keys_in_sorted_order(trained, tmp_path):
+    save_sae(trained, tmp_path)
+    text = (tmp_path / "cfg.json").read_text(encoding="utf-8")
+    cfg = json.loads(text)
+    assert list(cfg) == sorted(cfg)
+    assert text == json.dumps(cfg, indent=2, sort_keys=True) + "\n"
+
+
 def test_save_training_log(trained, tmp_path):
     save_sae(trained, tmp_path)
     log = json.loads((tmp_path / "training.json").read_text(encoding="utf-8"))

@@ -1,34 +1,18 @@
 """Whole-workflow tests: lint, a dry run of the paper grid on SLURM, and a smoke run.
 
-The smoke run executes every rule of the DAG on two tiny random Qwen3 models (a local
-folder and its random-init control) with the demo ground truth and four demo prompts.
+The smoke run executes every rule of the DAG on the configuration in ``smoke.py``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from smoke import REPO, run_snakemake, smoke_config
 from tiny_models import build_tiny_qwen3
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def run_snakemake(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_lint_is_clean(tmp_path):
@@ -54,44 +38,11 @@ def test_paper_grid_dry_run_on_slurm(tmp_path):
     assert "extract_activations_qwen3_235b_a22b" in output
 
 
-def smoke_config(tmp_path: Path, model_dir: Path) -> dict:
-    tiny = {
-        "n_layers": 2,
-        "d_model": 64,
-        "family": "qwen3",
-        "params_b": 0.0001,
-        "active_params_b": None,
-        "architecture": "dense",
-    }
-    return {
-        "results": str(tmp_path / "results"),
-        "device": "cpu",
-        "ground_truth": {"path": str(REPO / "resources" / "demo" / "social-chem-101.demo.tsv")},
-        "models": [
-            {"name": "tiny", "source": {"kind": "local", "path": str(model_dir)}, "group": "instruct", **tiny},
-            {"name": "tiny-random", "source": {"kind": "random_init", "like": "tiny", "seed": 1}, "group": "control", **tiny},
-        ],
-        "sae": {
-            "model": "tiny",
-            "layers": [1],
-            "training": {"expansion_factor": 2, "batch_size": 64, "epochs": 2, "target_l0": 8},
-        },
-        "realignment": {"epochs": 2, "batch_size": 64},
-        "steering": {"model": "tiny", "layers": [1]},
-        "flames": {
-            "prompts": str(REPO / "resources" / "demo" / "flames.demo.jsonl"),
-            "max_prompts": 4,
-            "generation": {"max_new_tokens": 4, "batch_size": 4},
-        },
-        "judge": {"model": "tiny", "max_new_tokens": 3, "max_retries": 1, "n_boot": 50},
-    }
-
-
 @pytest.mark.slow
 def test_whole_dag_smoke_run(tmp_path):
     model_dir = build_tiny_qwen3(tmp_path / "tiny-qwen3")
     overlay = tmp_path / "smoke.yaml"
-    overlay.write_text(yaml.safe_dump(smoke_config(tmp_path, model_dir)), encoding="utf-8")
+    overlay.write_text(yaml.safe_dump(smoke_config(tmp_path / "results", model_dir)), encoding="utf-8")
     result = run_snakemake("--cores", "2", "--configfile", str(overlay), cwd=tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
 

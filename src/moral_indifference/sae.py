@@ -280,6 +280,11 @@ def save_sae(trained: TrainedSAE, folder: str | Path) -> Path:
         trained.sae.save_inference_model(folder)
     else:
         trained.sae.save_model(folder)
+    # SAELens writes cfg.json keys in set order, which changes with the hash seed of the
+    # process; sorted keys make two runs of the same training give the same bytes.
+    cfg_path = folder / "cfg.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     np.save(folder / CENTRE_FILENAME, np.asarray(trained.centre, dtype=np.float32))
     log = {"config": trained.config, "epochs": trained.history}
     (folder / TRAINING_FILENAME).write_text(
