@@ -1,5 +1,7 @@
 # make demo: install into .venv and run the whole study on the embedded default.
 # make test: install into .venv (with test extras) and run the test suite.
+# make test-slurm: as root, install and start a single-node SLURM cluster on 127.0.0.1
+#   (scripts/slurm-test-cluster) and run the tests marked slurm against it.
 #
 # torch is installed first, pinned, so that pip takes the CPU wheel where one is
 # provided instead of resolving a multi-GB CUDA build through sae-lens.
@@ -11,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean-results
+.PHONY: install demo test test-slurm lint clean-results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The tests start the cluster (and stop it again) through the script; installing the
+# Debian packages first keeps that out of the tests' own time.
+test-slurm: $(STAMP)
+	scripts/slurm-test-cluster install
+	MI_REQUIRE_SLURM=1 $(BIN)/python -m pytest -m slurm
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -57,7 +57,7 @@ def test_record_round_trip_keeps_unicode(tmp_path):
 
 
 def test_scheduler_context_is_none_outside_slurm():
-    assert scheduler_context({"HOME": "/root"}) is None
+    assert scheduler_context({"HOME": "/root", "CUDA_VISIBLE_DEVICES": "0"}) is None
 
 
 def test_scheduler_context_keeps_the_job_variables():
@@ -65,7 +65,8 @@ def test_scheduler_context_keeps_the_job_variables():
         "SLURM_JOB_ID": "17",
         "SLURM_STEP_ID": "0",
         "SLURM_JOB_PARTITION": "gpu",
-        "SLURM_GPUS": "1",
+        "SLURM_GPUS_ON_NODE": "1",
+        "CUDA_VISIBLE_DEVICES": "0",
         "SLURM_CONF": "/etc/slurm/slurm.conf",
         "HOME": "/root",
     }
@@ -73,5 +74,6 @@ def test_scheduler_context_keeps_the_job_variables():
         "SLURM_JOB_ID": "17",
         "SLURM_STEP_ID": "0",
         "SLURM_JOB_PARTITION": "gpu",
-        "SLURM_GPUS": "1",
+        "SLURM_GPUS_ON_NODE": "1",
+        "CUDA_VISIBLE_DEVICES": "0",
     }

@@ -40,7 +40,8 @@ TRACKED_PACKAGES = (
 
 _CHUNK = 1 << 20
 
-#: SLURM variables kept in a record: which job and step ran, where, with what allocation.
+#: Variables kept in a record of a SLURM job: which job and step ran, where, with what
+#: allocation (CUDA_VISIBLE_DEVICES is the GPUs SLURM gave the step).
 SLURM_VARIABLES = (
     "SLURM_JOB_ID",
     "SLURM_STEP_ID",
@@ -53,8 +54,9 @@ SLURM_VARIABLES = (
     "SLURM_CPUS_PER_TASK",
     "SLURM_MEM_PER_NODE",
     "SLURM_MEM_PER_CPU",
-    "SLURM_GPUS",
-    "SLURM_JOB_GPUS",
+    "SLURM_GPUS_ON_NODE",
+    "SLURM_STEP_GPUS",
+    "CUDA_VISIBLE_DEVICES",
 )
 
 
@@ -113,7 +115,7 @@ def git_state(directory: str | Path | None = None) -> dict[str, Any]:
 
 
 def scheduler_context(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """Return the SLURM job's variables from :data:`SLURM_VARIABLES`, or None outside SLURM."""
+    """Return the job's variables from :data:`SLURM_VARIABLES`, or None outside a SLURM job."""
     environ = os.environ if environ is None else environ
     if not environ.get("SLURM_JOB_ID"):
         return None
