@@ -15,7 +15,9 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 DEMO_PROMPTS = REPO / "resources" / "demo" / "flames.demo.jsonl"
 
 
-def run_snakemake(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_snakemake(
+    *args: str, cwd: Path, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in ``cwd`` and capture its output."""
     return subprocess.run(
         [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
@@ -23,6 +25,7 @@ def run_snakemake(*args: str, cwd: Path, timeout: int = 900) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 

@@ -163,9 +163,15 @@ def copy_run(source: Path, target: Path) -> Path:
     return target
 
 
+def cluster_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without a developer's own SBATCH_* defaults."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("SBATCH_")}
+    return environ | variables
+
+
 def submit(folder: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
     """Run the smoke DAG in ``folder`` through SLURM; the output is also saved to run.log."""
-    result = run_snakemake(*PROFILE_ARGS, *args, cwd=folder, timeout=timeout)
+    result = run_snakemake(*PROFILE_ARGS, *args, cwd=folder, timeout=timeout, env=cluster_environment())
     (folder / "run.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     return result
 
@@ -400,7 +406,9 @@ def test_cancelled_job_is_redone_alone(slurm_run, tmp_path):
     started = dt.datetime.now(dt.timezone.utc)
     command = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(folder), *PROFILE_ARGS, "--retries", "0"]
     with (tmp_path / "cancelled.log").open("w", encoding="utf-8") as log:
-        runner = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, text=True)
+        runner = subprocess.Popen(
+            command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, text=True, env=cluster_environment()
+        )
         try:
             job_id = wait_until_running("rule_train_sae_wildcards_tiny_001", runner)
             assert_loopback_only(cluster_listeners())
@@ -436,7 +444,8 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
     """A GPU job of config/paper.yaml: the sbatch line carries the config's resources.
 
     Its inputs are stand-in files, and this small cluster rejects the job, since it asks
-    for more memory and CPUs than the node has; the submission line is what is checked.
+    for more CPUs and memory than the node has; the submission line is what is checked.
+    The partition comes from SBATCH_PARTITION, as on a cluster where a user sets it once.
     """
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
@@ -464,6 +473,7 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
         "--configfile", str(REPO / "config" / "paper.yaml"),
         "--verbose", "--retries", "0", target,
         cwd=tmp_path,
+        env=cluster_environment(SBATCH_PARTITION="gpu"),
     )
     output = result.stdout + result.stderr
     (tmp_path / "run.log").write_text(output, encoding="utf-8")
@@ -473,7 +483,7 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
     assert expected["gpu"] >= 1
     for option in (f"-t {expected['runtime']}", f"--mem {expected['mem_mb']}",
                    f"--gpus={expected['gpu']}", f"--cpus-per-task={expected['cpus_per_task']}",
-                   "--comment rule_extract_activations_qwen3_8b"):
+                   "-p gpu", "--comment rule_extract_activations_qwen3_8b"):
         assert option in calls[0], calls[0]
     assert result.returncode != 0
     assert "SLURM sbatch failed" in output and "Batch job submission failed" in output
