@@ -30,7 +30,7 @@ def run_snakemake(
 
 
 def smoke_config(results: str | Path, model_dir: str | Path, prompts: str | Path = DEMO_PROMPTS) -> dict:
-    """Return a config overlay for the smoke DAG; relative paths resolve in the run folder."""
+    """Return a config overlay for the smoke DAG. Relative paths resolve in the run folder."""
     tiny = {
         "n_layers": 2,
         "d_model": 64,

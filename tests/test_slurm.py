@@ -126,7 +126,7 @@ def assert_loopback_only(listeners: list[tuple[str, str]]) -> None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A running test cluster; stopped afterwards when this module started it."""
+    """Start the test cluster, and stop it afterwards unless it was already running."""
     was_running = {"slurmctld", "slurmd"} <= set(daemon_pids())
     if not was_running and os.geteuid() != 0:
         reason = "no SLURM test cluster runs, and starting one needs root: run `make test-slurm` as root"
@@ -170,7 +170,7 @@ def cluster_environment(**variables: str) -> dict[str, str]:
 
 
 def submit(folder: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    """Run the smoke DAG in ``folder`` through SLURM; the output is also saved to run.log."""
+    """Run the smoke DAG in ``folder`` through SLURM and save the output to run.log."""
     result = run_snakemake(*PROFILE_ARGS, *args, cwd=folder, timeout=timeout, env=cluster_environment())
     (folder / "run.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     return result
@@ -302,7 +302,8 @@ def test_sbatch_options_follow_the_config(slurm_run):
         assert megabytes(job["MinMemoryNode"]) == expected["mem_mb"], label
         assert int(job["CPUs/Task"]) == expected["cpus_per_task"], label
         assert job["Partition"] == expected.get("slurm_partition", "cpu"), label
-        assert f"-t {expected['runtime']}" in call and f"--mem {expected['mem_mb']}" in call, call
+        assert f"-t {expected['runtime']}" in call, call
+        assert f"--mem {expected['mem_mb']}" in call, call
         assert f"--cpus-per-task={expected['cpus_per_task']}" in call, call
         if expected.get("gpu"):
             seen_gpus += 1
@@ -315,9 +316,11 @@ def test_sbatch_options_follow_the_config(slurm_run):
             assert job["TresPerNode"] == f"gres:{expected['gres']}", label
             assert record["slurm"]["SLURM_GPUS_ON_NODE"] == expected["gres"].rsplit(":", 1)[-1], label
         else:
-            assert "--gpus" not in call and "--gres" not in call, call
+            assert "--gpus" not in call, call
+            assert "--gres" not in call, call
             assert "SLURM_GPUS_ON_NODE" not in record["slurm"], label
-    assert seen_gpus >= 3 and seen_gres >= 4
+    assert seen_gpus >= 3, "train_sae, isolate_features and realign_sae ask for --gpus"
+    assert seen_gres >= 4, "generate_baseline and generate_steered ask for --gres"
 
 
 def test_failing_job_is_reported_without_partial_output(slurm_run, tmp_path):
@@ -343,7 +346,7 @@ def test_failing_job_is_reported_without_partial_output(slurm_run, tmp_path):
 
 
 def wait_until_running(comment: str, runner: subprocess.Popen, timeout: float = 600) -> str:
-    """Poll squeue until the job with ``comment`` runs; return its SLURM job id."""
+    """Poll squeue until the job with ``comment`` runs, and return its SLURM job id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if runner.poll() is not None:
@@ -432,7 +435,8 @@ def test_cancelled_job_is_redone_alone(slurm_run, tmp_path):
     redone = rules_run_since(folder, rerun_started)
     assert len(redone) == len(submissions(output))
     redone = set(redone)
-    assert "train_sae" in redone and "report" in redone
+    assert "train_sae" in redone
+    assert "report" in redone
     assert not redone & {"indifference_layer", "indifference_model", "indifference_summary"}
     after = modification_times(folder)
     touched = sorted(path for path, mtime in before.items() if after[path] != mtime)
@@ -443,8 +447,8 @@ def test_cancelled_job_is_redone_alone(slurm_run, tmp_path):
 def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
     """A GPU job of config/paper.yaml: the sbatch line carries the config's resources.
 
-    Its inputs are stand-in files, and this small cluster rejects the job, since it asks
-    for more CPUs and memory than the node has; the submission line is what is checked.
+    Its inputs are stand-in files. This small cluster rejects the job, because it requests
+    more CPUs and memory than the node has, so the test checks the submission line.
     The partition comes from SBATCH_PARTITION, as on a cluster where a user sets it once.
     """
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
@@ -486,12 +490,14 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
                    "-p gpu", "--comment rule_extract_activations_qwen3_8b"):
         assert option in calls[0], calls[0]
     assert result.returncode != 0
-    assert "SLURM sbatch failed" in output and "Batch job submission failed" in output
+    assert "SLURM sbatch failed" in output
+    assert "Batch job submission failed" in output
 
 
 def test_stop_leaves_no_daemon_and_start_is_repeatable(cluster):
     again = cluster_script("start")
-    assert again.returncode == 0 and "already running" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stderr
     stopped = cluster_script("stop")
     assert stopped.returncode == 0, stopped.stderr
     assert daemon_pids() == {}

@@ -281,7 +281,7 @@ def save_sae(trained: TrainedSAE, folder: str | Path) -> Path:
     else:
         trained.sae.save_model(folder)
     # SAELens writes cfg.json keys in set order, which changes with the hash seed of the
-    # process; sorted keys make two runs of the same training give the same bytes.
+    # process. Sorted keys make two runs of the same training give the same bytes.
     cfg_path = folder / "cfg.json"
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
