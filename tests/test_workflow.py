@@ -10,9 +10,10 @@ from types import SimpleNamespace
 
 import jsonschema
 import pytest
+import torch
 import yaml
 
-from moral_indifference.workflow import ConfigError, check_config, rule_resources, run_step
+from moral_indifference.workflow import ConfigError, check_config, resolve_device, rule_resources, run_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,3 +154,17 @@ def test_rule_resources_take_account_and_partition_from_the_environment(config):
 def test_rule_resources_reject_an_unknown_model(config):
     with pytest.raises(ConfigError, match="valid names: smollm2-135m-instruct"):
         rule_resources(config, "models", "qwen3-8b", environ={})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_warns_when_slurm_gpus_go_unused(monkeypatch, caplog):
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "1")
+    with caplog.at_level("WARNING", logger="moral_indifference"):
+        device = resolve_device("auto")
+    assert device == "cpu"
+    assert "SLURM gave this job 1 GPU(s)" in caplog.text
+
+
+def test_resolve_device_keeps_an_explicit_device(monkeypatch):
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "1")
+    assert resolve_device("cuda:1") == "cuda:1"

@@ -112,7 +112,8 @@ def rule_resources(
 ) -> dict[str, Any]:
     """Return the SLURM resources of one rule group, as a rule's ``resources`` keywords.
 
-    A value comes from the first of: the model's own ``resources`` entry (with ``model``),
+    A value comes from the first of: the model's own ``resources`` entry (with ``model``,
+    for the extraction jobs),
     the group in ``config["resources"]``, its ``default`` group, and for account and
     partition the environment variables in :data:`RESOURCE_ENVIRONMENT`. Names with no
     value anywhere are left out, so the plugin does not pass them to sbatch.
@@ -139,12 +140,26 @@ def rule_resources(
 
 
 def resolve_device(name: str) -> str:
-    """Return a torch device string; "auto" picks CUDA when available."""
+    """Return a torch device string; "auto" picks CUDA when available.
+
+    A SLURM job that was given GPUs but gets the CPU logs a warning, because it then runs
+    far slower than its time limit assumes (a CPU-only torch build is the usual cause).
+    """
     if name != "auto":
         return name
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    granted = os.environ.get("SLURM_GPUS_ON_NODE", "0")
+    if granted not in ("", "0"):
+        logger.warning(
+            "SLURM gave this job %s GPU(s), but torch %s sees no CUDA device, so it runs on "
+            "the CPU; install a CUDA build of torch to use them",
+            granted,
+            torch.__version__,
+        )
+    return "cpu"
 
 
 def configure_logging(log_path: str | Path | None) -> None:
@@ -172,6 +187,9 @@ def run_step(snakemake: Any, step: Callable[[Any], None]) -> None:
     configure_logging(log_path)
     threads = max(1, int(getattr(snakemake, "threads", 1)))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if "torch" in sys.modules:
+        # torch read OMP_NUM_THREADS when it was imported, before the line above.
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     started = dt.datetime.now(dt.timezone.utc)
     rule = snakemake.rule
     logger.info("rule %s started (wildcards %s)", rule, dict(snakemake.wildcards.items()))

@@ -22,6 +22,7 @@ for _model in MODEL_NAMES:
             model=_model,
         log:
             f"{LOGS}/activations/{_model}.log",
+        threads: threads_of("activations", _model)
         resources:
             **resources_of("activations", _model),
         conda:

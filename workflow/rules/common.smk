@@ -44,19 +44,19 @@ def model_inputs(wildcards):
 def resources_of(group, model=None):
     """Return the SLURM resources of a resource group as keyword arguments for a resources directive.
 
-    With ``model``, that model's own ``resources`` entry overrides the group's values;
+    With ``model``, that model's own ``resources`` entry overrides the group's values.
     SBATCH_ACCOUNT and SBATCH_PARTITION fill an account or partition the config leaves out.
     """
     return rule_resources(config, group, model)
 
 
-def per_model_resources(group):
-    """Return one callable per resource name, for jobs with a ``{model}`` wildcard."""
-    names = {name for model in MODEL_NAMES for name in resources_of(group, model)}
-    return {
-        name: (lambda wildcards, name=name: resources_of(group, wildcards.model).get(name))
-        for name in sorted(names)
-    }
+def threads_of(group, model=None):
+    """Return the thread count for jobs of a resource group.
+
+    It is the group's ``cpus_per_task`` (default 1).
+    Locally Snakemake lowers this to ``--cores``. On SLURM it equals the CPUs the job gets.
+    """
+    return resources_of(group, model).get("cpus_per_task", 1)
 
 
 def rule_suffix(model):

@@ -10,6 +10,7 @@ rule generate_baseline:
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/baseline.log",
+    threads: threads_of("generation")
     resources:
         **resources_of("generation"),
     conda:
@@ -33,6 +34,7 @@ rule generate_steered:
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/layer_{{layer}}/{{condition}}.log",
+    threads: threads_of("generation")
     resources:
         **resources_of("generation"),
     conda:
@@ -55,6 +57,7 @@ rule judge_pairwise:
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/layer_{{layer}}/{{condition}}.judge.log",
+    threads: threads_of("judging")
     resources:
         **resources_of("judging"),
     conda:
@@ -77,6 +80,7 @@ rule score_rubric:
         device=config["device"],
     log:
         f"{LOGS}/flames/{{model}}/{{answers}}.rubric.log",
+    threads: threads_of("judging")
     resources:
         **resources_of("judging"),
     conda:
@@ -104,6 +108,7 @@ rule summarise_flames:
         rubric=f"{FLAMES}/rubric_scores.parquet",
     log:
         f"{LOGS}/flames/summary.log",
+    threads: threads_of("report")
     resources:
         **resources_of("report"),
     conda:

@@ -10,6 +10,7 @@ rule build_ground_truth:
         ground_truth=config["ground_truth"],
     log:
         f"{LOGS}/ground_truth.log",
+    threads: threads_of("ground_truth")
     resources:
         **resources_of("ground_truth"),
     conda:

@@ -11,6 +11,7 @@ rule indifference_layer:
         indifference=config["indifference"],
     log:
         f"{LOGS}/indifference/{{model}}/layer_{{layer}}.log",
+    threads: threads_of("indifference")
     resources:
         **resources_of("indifference"),
     conda:
@@ -36,6 +37,7 @@ rule indifference_model:
         ),
     log:
         f"{LOGS}/indifference/{{model}}/summary.log",
+    threads: threads_of("report")
     resources:
         **resources_of("report"),
     conda:
@@ -61,6 +63,7 @@ rule indifference_summary:
         models=config["models"],
     log:
         f"{LOGS}/indifference/summary.log",
+    threads: threads_of("report")
     resources:
         **resources_of("report"),
     conda:

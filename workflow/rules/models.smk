@@ -10,8 +10,9 @@ rule prepare_model:
         out_dir=lambda wc: f"{RESULTS}/models/{wc.model}",
     log:
         f"{LOGS}/models/{{model}}.log",
+    threads: threads_of("models")
     resources:
-        **per_model_resources("models"),
+        **resources_of("models"),
     conda:
         "../../envs/models.yaml"
     script:

@@ -21,6 +21,7 @@ rule realign_sae:
         device=config["device"],
     log:
         f"{LOGS}/realign/{{model}}/layer_{{layer}}.log",
+    threads: threads_of("realign")
     resources:
         **resources_of("realign"),
     conda:

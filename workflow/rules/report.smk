@@ -28,6 +28,7 @@ rule report:
         config=config,
     log:
         f"{LOGS}/report.log",
+    threads: threads_of("report")
     resources:
         **resources_of("report"),
     conda:

@@ -12,6 +12,7 @@ rule train_sae:
         device=config["device"],
     log:
         f"{LOGS}/sae/{{model}}/layer_{{layer}}.log",
+    threads: threads_of("sae")
     resources:
         **resources_of("sae"),
     conda:
@@ -36,6 +37,7 @@ rule isolate_features:
         features=config["features"],
     log:
         f"{LOGS}/sae/{{model}}/layer_{{layer}}.features.log",
+    threads: threads_of("sae")
     resources:
         **resources_of("sae"),
     conda:
