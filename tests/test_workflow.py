@@ -125,7 +125,7 @@ def test_run_step_removes_partial_outputs(tmp_path):
     assert "boom" in (tmp_path / "logs" / "step.log").read_text(encoding="utf-8")
 
 
-def test_rule_resources_layer_model_over_group_over_default(config):
+def test_rule_resources_precedence(config):
     config["resources"] = {
         "default": {"mem_mb": 1000, "runtime": 10, "gpu": 0, "cpus_per_task": 1, "slurm_partition": "cpu"},
         "activations": {"mem_mb": 8000, "gpu": 1},
@@ -141,7 +141,7 @@ def test_rule_resources_layer_model_over_group_over_default(config):
     }
 
 
-def test_rule_resources_take_account_and_partition_from_the_environment(config):
+def test_rule_resources_environment_fallback(config):
     environ = {"SBATCH_ACCOUNT": "moral-lab", "SBATCH_PARTITION": "a100"}
     resources = rule_resources(config, "sae", environ=environ)
     assert resources["slurm_account"] == "moral-lab"

@@ -124,7 +124,7 @@ def rule_resources(
     if model is not None:
         entries = {entry["name"]: entry for entry in config["models"]}
         if model not in entries:
-            raise ConfigError(f"no model named {model!r}; valid names: {', '.join(entries)}")
+            raise ConfigError(f"model {model!r} not found in the models table; valid names: {', '.join(entries)}")
         layers.append(entries[model].get("resources", {}))
     values: dict[str, Any] = {}
     for name in RESOURCE_NAMES:
@@ -188,7 +188,7 @@ def run_step(snakemake: Any, step: Callable[[Any], None]) -> None:
     threads = max(1, int(getattr(snakemake, "threads", 1)))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if "torch" in sys.modules:
-        # torch read OMP_NUM_THREADS when it was imported, before the line above.
+        # torch reads OMP_NUM_THREADS only at import, so set its thread count directly.
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     started = dt.datetime.now(dt.timezone.utc)
     rule = snakemake.rule
