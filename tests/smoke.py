@@ -15,12 +15,17 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 DEMO_PROMPTS = REPO / "resources" / "demo" / "flames.demo.jsonl"
 
 
+def snakemake_command(*args: str, cwd: Path) -> list[str]:
+    """Return the command line that runs the repository's Snakefile in ``cwd``."""
+    return [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+
+
 def run_snakemake(
     *args: str, cwd: Path, timeout: int = 900, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in ``cwd`` and capture its output."""
     return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
+        snakemake_command(*args, cwd=cwd),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -30,19 +30,18 @@ import yaml
 from snakemake.utils import update_config
 
 from moral_indifference.workflow import rule_resources
-from smoke import DEMO_PROMPTS, REPO, SNAKEMAKE, run_snakemake, smoke_config
+from smoke import DEMO_PROMPTS, REPO, run_snakemake, smoke_config, snakemake_command
 from tiny_models import build_tiny_qwen3
 
 pytestmark = pytest.mark.slurm
 
 CLUSTER_SCRIPT = REPO / "scripts" / "slurm-test-cluster"
 STATE_DIR = Path(os.environ.get("MI_SLURM_DIR", "/tmp/moral-indifference-slurm"))
-PROFILE_ARGS = (
+CLUSTER_PROFILES = (
     "--profile", str(REPO / "profiles" / "slurm"),
     "--workflow-profile", str(REPO / "tests" / "slurm_profile"),
-    "--configfile", "smoke.yaml",
-    "--verbose",
 )
+PROFILE_ARGS = (*CLUSTER_PROFILES, "--configfile", "smoke.yaml", "--verbose")
 DAEMONS = ("slurmctld", "slurmd", "munged", "slurmstepd", "srun")
 
 #: Resources per rule in the smoke runs: every CPU rule on the default partition, the
@@ -95,7 +94,7 @@ def cluster_script(command: str) -> subprocess.CompletedProcess:
 
 
 def daemon_pids() -> dict[str, int]:
-    """Pids of the cluster's daemons that are alive, read from their pid files."""
+    """Return the pids of the cluster's live daemons, read from their pid files."""
     files = {
         "slurmctld": STATE_DIR / "slurmctld.pid",
         "slurmd": STATE_DIR / "slurmd.pid",
@@ -103,15 +102,14 @@ def daemon_pids() -> dict[str, int]:
     }
     alive = {}
     for name, path in files.items():
-        if path.exists() and path.read_text().strip():
-            pid = int(path.read_text().strip())
-            if Path(f"/proc/{pid}").exists():
-                alive[name] = pid
+        text = path.read_text().strip() if path.exists() else ""
+        if text and Path(f"/proc/{text}").exists():
+            alive[name] = int(text)
     return alive
 
 
 def cluster_listeners() -> list[tuple[str, str]]:
-    """(process, local address) of every listening TCP socket of a SLURM or munge process."""
+    """Return (process, local address) for each listening TCP socket of SLURM and munge."""
     output = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
     listeners = []
     for line in output.splitlines():
@@ -149,7 +147,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def smoke_folder(tmp_path_factory) -> Path:
-    """A run folder with the tiny model, a copy of the demo prompts and the config overlay."""
+    """Build a run folder with the tiny model, a copy of the demo prompts and the overlay."""
     folder = tmp_path_factory.mktemp("smoke")
     build_tiny_qwen3(folder / "tiny-qwen3")
     shutil.copy(DEMO_PROMPTS, folder / "flames.jsonl")
@@ -166,7 +164,7 @@ def copy_run(source: Path, target: Path) -> Path:
 
 
 def cluster_environment(**variables: str) -> dict[str, str]:
-    """This process's environment without a developer's own SBATCH_* defaults."""
+    """Return this process's environment without SBATCH_* defaults, plus ``variables``."""
     environ = {name: value for name, value in os.environ.items() if not name.startswith("SBATCH_")}
     return environ | variables
 
@@ -196,7 +194,7 @@ def local_run(smoke_folder, tmp_path_factory) -> Path:
 
 
 def submissions(output: str) -> dict[str, str]:
-    """SLURM job id -> SLURM log path of every job Snakemake submitted."""
+    """Map the SLURM job id of every job Snakemake submitted to its SLURM log path."""
     return {job: log for _, job, log in SUBMITTED.findall(output)}
 
 
@@ -206,28 +204,38 @@ def provenance(folder: Path) -> list[dict]:
 
 
 def show_job(job_id: str) -> dict[str, str]:
-    """The fields of ``scontrol show job`` for one job."""
+    """Return the fields of ``scontrol show job`` for one job."""
     output = subprocess.run(
         ["scontrol", "show", "job", "--oneliner", job_id], capture_output=True, text=True, check=True
     ).stdout
     return dict(re.findall(r"(\S+?)=(\S*)", output))
 
 
-def results_files(folder: Path, copied_from: Path | None = None) -> dict[str, bytes]:
-    """Every result file's bytes, keyed by path under results/.
+def result_paths(folder: Path) -> dict[str, Path]:
+    """Return every result file, keyed by its path under results/.
 
-    Paths of the run folder (and of the folder it was copied from) in a file read <run>.
-    Logs and provenance records (times, job ids) are left out.
+    Logs and provenance records are left out, because they contain times and job ids.
     """
     root = folder / "results"
-    files = {}
+    paths = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
         if path.is_file() and not relative.startswith(("logs/", "provenance/")):
-            data = path.read_bytes()
-            for run in filter(None, (copied_from, folder)):
-                data = data.replace(str(run).encode(), b"<run>")
-            files[relative] = data
+            paths[relative] = path
+    return paths
+
+
+def results_files(folder: Path, copied_from: Path | None = None) -> dict[str, bytes]:
+    """Return every result file's bytes, keyed by its path under results/.
+
+    Paths of the run folder (and of the folder it was copied from) in a file read <run>.
+    """
+    files = {}
+    for relative, path in result_paths(folder).items():
+        data = path.read_bytes()
+        for run in filter(None, (copied_from, folder)):
+            data = data.replace(str(run).encode(), b"<run>")
+        files[relative] = data
     return files
 
 
@@ -266,10 +274,10 @@ def test_slurm_results_equal_local_results(slurm_run, local_run):
     assert rule_logs(folder) == rule_logs(local_run)
 
 
-def effective_config(folder: Path) -> dict:
-    """The default config with the run's overlay merged in, as Snakemake merges them."""
+def merged_config(overlay: Path) -> dict:
+    """Return the default config with ``overlay`` merged in, as Snakemake merges them."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    update_config(config, yaml.safe_load((folder / "smoke.yaml").read_text(encoding="utf-8")))
+    update_config(config, yaml.safe_load(overlay.read_text(encoding="utf-8")))
     return config
 
 
@@ -282,7 +290,7 @@ def expected_resources(config: dict, record: dict) -> dict:
 
 
 def minutes(limit: str) -> int:
-    """Minutes of a SLURM time limit such as 00:10:00 or 1-00:00:00."""
+    """Convert a SLURM time limit such as 00:10:00 or 1-00:00:00 to minutes."""
     days, _, clock = limit.rpartition("-")
     hours, mins, _ = (int(part) for part in clock.split(":"))
     return int(days or 0) * 1440 + hours * 60 + mins
@@ -295,7 +303,7 @@ def megabytes(memory: str) -> int:
 
 def test_sbatch_options_follow_the_config(slurm_run):
     folder, output = slurm_run
-    config = effective_config(folder)
+    config = merged_config(folder / "smoke.yaml")
     calls = {re.search(r"--comment (\S+)", call).group(1): call for call in SBATCH_CALL.findall(output)}
     seen_gpus = seen_gres = 0
     for record in provenance(folder):
@@ -368,16 +376,11 @@ def wait_until_running(comment: str, runner: subprocess.Popen, timeout: float = 
 
 
 def modification_times(folder: Path) -> dict[str, int]:
-    root = folder / "results"
-    return {
-        path.relative_to(root).as_posix(): path.stat().st_mtime_ns
-        for path in root.rglob("*")
-        if path.is_file() and not path.relative_to(root).as_posix().startswith(("logs/", "provenance/"))
-    }
+    return {relative: path.stat().st_mtime_ns for relative, path in result_paths(folder).items()}
 
 
 def rules_run_since(folder: Path, since: dt.datetime) -> list[str]:
-    """The rule of every provenance record written by a step that started after ``since``."""
+    """Return the rule of every provenance record whose step started after ``since``."""
     return [
         record["rule"]
         for record in provenance(folder)
@@ -386,7 +389,7 @@ def rules_run_since(folder: Path, since: dt.datetime) -> list[str]:
 
 
 def downstream(records: list[dict], seeds: set[str]) -> set[str]:
-    """``seeds`` and every output built from them, following the provenance records."""
+    """Return ``seeds`` and every output built from them, following the provenance records."""
     built = set(seeds)
     grown = True
     while grown:
@@ -418,10 +421,7 @@ def test_cancelled_job_is_redone_alone(slurm_run, tmp_path):
     assert not control_layer.exists()
 
     started = dt.datetime.now(dt.timezone.utc)
-    command = [
-        *SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(folder),
-        *PROFILE_ARGS, "--retries", "0",
-    ]
+    command = snakemake_command(*PROFILE_ARGS, "--retries", "0", cwd=folder)
     with (tmp_path / "cancelled.log").open("w", encoding="utf-8") as log:
         runner = subprocess.Popen(
             command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, text=True, env=cluster_environment()
@@ -465,14 +465,12 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
     more CPUs and memory than the node has, so the test checks the submission line.
     The partition comes from SBATCH_PARTITION, as on a cluster where a user sets it once.
     """
-    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    update_config(config, paper)
+    config = merged_config(REPO / "config" / "paper.yaml")
     model = "qwen3-8b"
-    results = tmp_path / paper["results"]
+    results = tmp_path / config["results"]
     stand_ins = [
-        tmp_path / paper["ground_truth"]["path"],
-        tmp_path / paper["flames"]["prompts"],
+        tmp_path / config["ground_truth"]["path"],
+        tmp_path / config["flames"]["prompts"],
         results / "ground_truth" / "moral_vectors.parquet",
         results / "ground_truth" / "diagnosis_sample.parquet",
         results / "ground_truth" / "summary.json",
@@ -484,10 +482,9 @@ def test_paper_gpu_rule_gets_its_sbatch_options(cluster, tmp_path):
         stamp = time.time() - 100 + age
         os.utime(path, (stamp, stamp))
 
-    target = f"{paper['results']}/activations/{model}/index.parquet"
+    target = f"{config['results']}/activations/{model}/index.parquet"
     result = run_snakemake(
-        "--profile", str(REPO / "profiles" / "slurm"),
-        "--workflow-profile", str(REPO / "tests" / "slurm_profile"),
+        *CLUSTER_PROFILES,
         "--configfile", str(REPO / "config" / "paper.yaml"),
         "--verbose", "--retries", "0", target,
         cwd=tmp_path,
