@@ -41,7 +41,7 @@ TRACKED_PACKAGES = (
 _CHUNK = 1 << 20
 
 #: Variables kept in a record of a SLURM job: which job and step ran, where, with what
-#: allocation (CUDA_VISIBLE_DEVICES is the GPUs SLURM gave the step).
+#: allocation (CUDA_VISIBLE_DEVICES lists the GPUs SLURM gave the step).
 SLURM_VARIABLES = (
     "SLURM_JOB_ID",
     "SLURM_STEP_ID",

@@ -124,7 +124,9 @@ def rule_resources(
     if model is not None:
         entries = {entry["name"]: entry for entry in config["models"]}
         if model not in entries:
-            raise ConfigError(f"model {model!r} not found in the models table; valid names: {', '.join(entries)}")
+            raise ConfigError(
+                f"model {model!r} not found in the models table; valid names: {', '.join(entries)}"
+            )
         layers.append(entries[model].get("resources", {}))
     values: dict[str, Any] = {}
     for name in RESOURCE_NAMES:
@@ -143,7 +145,7 @@ def resolve_device(name: str) -> str:
     """Return a torch device string; "auto" picks CUDA when available.
 
     A SLURM job that was given GPUs but gets the CPU logs a warning, because it then runs
-    far slower than its time limit assumes (a CPU-only torch build is the usual cause).
+    far slower than its time limit assumes (a CPU-only torch build, for example).
     """
     if name != "auto":
         return name
